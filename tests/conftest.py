@@ -1,0 +1,55 @@
+"""Shared, session-scoped fixtures: one local Vision Events server, one Execution Engine import.
+
+Heavy things (the inference import, servers) are started once per session and only when a
+test asks for them.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Offline, closed inference for every test (no version check, no telemetry, no .env pickup).
+os.environ.setdefault("DISABLE_VERSION_CHECK", "true")
+os.environ.setdefault("OFFLINE_MODE", "true")
+os.environ.setdefault("METRICS_ENABLED", "false")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False, help="run the long soak/crash forms")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if config.getoption("--long"):
+        return
+    skip_long = pytest.mark.skip(reason="long form: run with --long")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_long)
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory):
+    """A real local Vision Events server (subprocess, SQLite) shared by the whole session.
+
+    Faults are enabled (but all off) so tests can switch them on through ``set_faults`` and
+    must switch them off again (use the ``faults`` fixture for that).
+    """
+    from vision_events_blocks.server.testing import LocalServer
+
+    with LocalServer(data_dir=tmp_path_factory.mktemp("ve-server"), faults=True) as server:
+        yield server
+
+
+@pytest.fixture
+def faults(local_server):
+    """Fault control on the shared server, reset to 'no faults' after the test."""
+    local_server.set_faults()  # all off
+    yield local_server
+    local_server.set_faults()
+
+
+@pytest.fixture
+def use_case_id(local_server, request) -> str:
+    """A fresh use case per test, so tests never see each other's events."""
+    return local_server.create_use_case(f"{request.node.name[:200]}-{os.urandom(3).hex()}")

@@ -1,0 +1,57 @@
+"""vision-events-blocks: Roboflow Vision Events from Inference Workflows.
+
+The plugin face that inference reads (``WORKFLOWS_PLUGINS=vision_events_blocks``):
+``load_blocks()``, ``load_kinds()``, ``KINDS_SERIALIZERS``, ``KINDS_DESERIALIZERS`` and
+``BLOCKS_SOURCE``; and the process-wide delivery controls ``flush()`` and ``stats()``.
+
+Importing this package stays cheap: nothing from inference, the sender or the server is
+imported until it is used, so a plain client user never pays for the Execution Engine.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+__version__ = "0.1.0"
+
+# Receive the host's api_key, background_tasks and disable_sinks like core blocks do
+# (shared/notes/inference-integration.md). We register no initializer of our own, so no core
+# initializer name is ever overridden.
+BLOCKS_SOURCE = "workflows_core"
+
+_LAZY_ATTRIBUTES = ("KINDS_SERIALIZERS", "KINDS_DESERIALIZERS")
+
+
+def load_blocks() -> List[type]:
+    """The four workflow blocks (imports inference; called by the Execution Engine)."""
+    from .blocks import load_blocks as _load_blocks
+
+    return _load_blocks()
+
+
+def load_kinds() -> List[Any]:
+    """The ``vision_event`` kind."""
+    from .blocks.kinds import load_kinds as _load_kinds
+
+    return _load_kinds()
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait up to ``timeout`` seconds; True when every event submitted so far is delivered or persisted."""
+    from .delivery.registry import flush_all
+
+    return flush_all(timeout=timeout)
+
+
+def stats() -> Dict[str, Any]:
+    """Delivery statistics per destination (submitted, sent, retried, dropped by reason, ...)."""
+    from .delivery.registry import stats_all
+
+    return stats_all()
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRIBUTES:
+        from .blocks import kinds
+
+        return getattr(kinds, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,17 @@
+"""The Vision Events API: wire models, errors and the sync/async clients."""
+from .errors import (  # noqa: F401
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+    VisionEventsError,
+)
+from .models import *  # noqa: F401,F403
+from .secrets import ApiKey  # noqa: F401

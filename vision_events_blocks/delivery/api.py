@@ -1,0 +1,40 @@
+"""Public types of the delivery layer (contract).
+
+CONTRACT STUB: field names are fixed; implementations live in sibling modules.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Literal, Optional, Union
+
+import numpy as np
+
+ImageData = Union[np.ndarray, bytes]  # BGR/gray/BGRA uint8 array (encoded off the hot path) or ready JPEG/PNG bytes
+OverflowPolicy = Literal["drop_oldest", "drop_newest", "block"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageAttachment:
+    """One image slot of an event.
+
+    ``input`` is the frame the annotations refer to (uploaded as ``inputSourceId``);
+    ``output`` is the visualisation shown first (uploaded as ``sourceId``). Either may be
+    ``None``, not both. Arrays are referenced, not copied: hosts do not mutate frames.
+    """
+
+    input: Optional[ImageData] = None
+    output: Optional[ImageData] = None
+    label: Optional[str] = None
+
+
+# Drop reasons, as they appear in stats()["dropped"]:
+DROP_BUFFER_FULL = "buffer_full"              # drop_oldest / drop_newest evicted it
+DROP_BLOCK_TIMEOUT = "block_timeout"          # policy "block" waited too long
+DROP_ENCODE_FAILED = "encode_failed"          # the image could not be encoded
+DROP_INVALID_EVENT = "invalid_event"          # failed model validation after mapping
+DROP_SHUTDOWN = "shutdown_unsent"             # left unsent at close() without an outbox
+DROP_OUTBOX_FULL = "outbox_full"              # durable outbox over its disk cap
+DROP_OUTBOX_WRITE_FAILED = "outbox_write_failed"  # disk error (e.g. ENOSPC)
+DROP_RETRY_EXPIRED = "retry_expired"          # gave up retrying (memory mode max age)
+# Dead-lettered (permanent 4xx) events are counted under stats()["dead_lettered"], with the
+# server's message kept in stats()["dead_letters"] (most recent N).
