@@ -53,3 +53,26 @@ def faults(local_server):
 def use_case_id(local_server, request) -> str:
     """A fresh use case per test, so tests never see each other's events."""
     return local_server.create_use_case(f"{request.node.name[:200]}-{os.urandom(3).hex()}")
+
+
+# ---------------------------------------------------------------- delivery (the sender)
+@pytest.fixture
+def make_sender(local_server):
+    """Build senders for the shared local server with short retry timings; all closed after the test.
+
+    ``make_sender(url=..., key=..., **config)``; config keys are ``SenderConfig`` fields.
+    """
+    from vision_events_blocks.delivery import Sender, SenderConfig
+
+    made = []
+
+    def make(url=None, key=None, **config):
+        settings = dict(retry_initial_s=0.05, retry_max_s=0.5, batch_linger_s=0.05, stats_log_interval_s=3600.0)
+        settings.update(config)
+        sender = Sender(url or local_server.url, key or local_server.api_key, SenderConfig(**settings))
+        made.append(sender)
+        return sender
+
+    yield make
+    for sender in made:
+        sender.close(timeout=2.0)

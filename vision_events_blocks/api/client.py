@@ -1,60 +1,95 @@
 """Sync and async clients for the whole Vision Events API (spec §1.1 rows 1-10).
 
-CONTRACT STUB — to be implemented (helper "client"). Signatures below are fixed: the sender,
-the CLI, the blocks and the tests are written against them.
-
-Design (httpx style): ``_BaseClient`` holds everything that is not I/O (settings, URL and
-request building, response parsing, error mapping); ``VisionEventsClient`` and
+Design (httpx style): ``_BaseClient`` (in :mod:`._base`) holds everything that is not I/O
+(settings, request building, response parsing, error mapping); ``VisionEventsClient`` and
 ``AsyncVisionEventsClient`` only perform the requests, over one keep-alive ``httpx`` pool each.
 
+>>> with VisionEventsClient(api_url="http://127.0.0.1:8000") as client:  # doctest: +SKIP
+...     uploaded = client.upload_image(jpeg_bytes, metadata={"camera": "cam-1"})
+...     client.create_event({"eventId": str(uuid.uuid4()), "eventType": "quality_check",
+...                          "useCaseId": use_case_id, "timestamp": datetime.now(timezone.utc),
+...                          "eventData": {"result": "fail"},
+...                          "images": [{"sourceId": uploaded.source_id}]})
+...     for event in client.iter_events(use_case_id=use_case_id, event_types=["quality_check"]):
+...         print(event.event_id)
+
 Settings resolution:
-* API key: ``api_key`` argument, else ``ROBOFLOW_API_KEY``, else ``API_KEY``.
+
+* API key: ``api_key`` argument, else ``ROBOFLOW_API_KEY``, else ``API_KEY``. It is kept as an
+  :class:`~.secrets.ApiKey` and only ever sent as ``Authorization: Bearer``. A missing key
+  raises :class:`~.errors.MissingApiKeyError` at the first request, not at construction, so
+  a client can be built before the environment is complete.
 * Base URL: ``api_url`` argument, else ``VISION_EVENTS_API_URL``, else ``API_BASE_URL``, else
-  ``https://api.roboflow.com``.
-* Timeouts: connect 5 s, read 30 s, write 30 s, pool 5 s (``timeout=`` overrides).
-* TLS is verified unless ``verify=False`` is passed explicitly.
+  ``https://api.roboflow.com``. A URL with credentials or a query string is refused.
+* Timeouts: connect 5 s, read 30 s, write 30 s, pool 5 s (``timeout=`` overrides: a number
+  applies to all four).
+* TLS is verified unless ``verify=False`` is passed explicitly. Redirects are not followed.
+
+Errors:
+
+* Bad arguments fail before anything is sent, with a ``ValueError`` naming the field (the
+  models raise pydantic's ``ValidationError``, itself a ``ValueError``, whose message carries
+  the field path, e.g. ``eventData.result``).
+* Every failure after that is a :class:`~.errors.VisionEventsError`: a non-success status
+  becomes the matching :class:`~.errors.APIStatusError` subclass (with ``retryable`` and
+  ``retry_after``), an httpx timeout :class:`~.errors.RequestTimeout`, any other transport
+  failure :class:`~.errors.TransportError`, an undocumented success answer
+  :class:`~.errors.UnexpectedResponseError`. Messages are redacted and never hold the key.
+
+The client does not retry: retries, back-off and persistence belong to the sender
+(``vision_events_blocks.delivery``), which knows what may be dropped and what may not.
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Iterator, List, Mapping, Optional, Sequence, Set, Union
 
 import httpx
 
+from ._base import (  # noqa: F401  (re-exported: the contract names live here)
+    DEFAULT_API_URL,
+    DEFAULT_TIMEOUT,
+    Call,
+    EventLike,
+    ImageLike,
+    QueryLike,
+    _BaseClient,
+    resolve_api_key,
+    resolve_api_url,
+)
 from .models import (
     BatchCreateResponse,
     CreateEventResponse,
     CustomMetadataSchema,
     EventRecord,
     QueryRequest,
+    QueryResponse,
     SuccessResponse,
     UploadImageResponse,
     UseCaseList,
     UseCaseResponse,
-    VisionEvent,
 )
 from .secrets import ApiKey
 
-DEFAULT_API_URL = "https://api.roboflow.com"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
-
-EventLike = Union[VisionEvent, Mapping[str, Any]]
-QueryLike = Union[QueryRequest, Mapping[str, Any], None]
-
-
-def resolve_api_key(api_key: Optional[str] = None) -> Optional[ApiKey]:
-    """``api_key``, else ``ROBOFLOW_API_KEY``, else ``API_KEY``; ``None`` when none is set."""
-    raise NotImplementedError
+__all__ = [
+    "AsyncVisionEventsClient",
+    "DEFAULT_API_URL",
+    "DEFAULT_TIMEOUT",
+    "VisionEventsClient",
+    "resolve_api_key",
+    "resolve_api_url",
+]
 
 
-def resolve_api_url(api_url: Optional[str] = None) -> str:
-    """``api_url``, else ``VISION_EVENTS_API_URL``, else ``API_BASE_URL``, else the cloud URL."""
-    raise NotImplementedError
+class VisionEventsClient(_BaseClient):
+    """Blocking client over one keep-alive connection pool; safe to share between threads.
 
+    ``transport`` replaces the network (an ``httpx.MockTransport`` in a test, say); when it
+    is given, ``verify`` and ``max_connections`` are the transport's business.
+    """
 
-class VisionEventsClient:
     def __init__(
         self,
-        api_key: Optional[str] = None,
+        api_key: Union[str, ApiKey, None] = None,
         api_url: Optional[str] = None,
         *,
         timeout: Union[float, httpx.Timeout, None] = None,
@@ -62,35 +97,212 @@ class VisionEventsClient:
         verify: bool = True,
         transport: Optional[httpx.BaseTransport] = None,
         user_agent: Optional[str] = None,
-    ) -> None: ...
+    ) -> None:
+        super().__init__(
+            api_key, api_url, timeout=timeout, max_connections=max_connections, verify=verify, user_agent=user_agent
+        )
+        self._http = httpx.Client(
+            headers=self._headers,
+            timeout=self.timeout,
+            limits=self._limits,
+            verify=self.verify,
+            transport=transport,
+            follow_redirects=False,
+        )
 
-    api_url: str  # resolved base URL, no trailing slash
+    def _send(self, call: Call) -> Any:
+        args = self._request_args(call)
+        try:
+            response = self._http.request(**args)
+        except httpx.RequestError as exc:
+            raise self._transport_error(call, exc) from None
+        return self._read(call, response)
 
     def upload_image(
         self,
-        image: Union[bytes, str, "os.PathLike[str]"],
+        image: ImageLike,
         *,
         name: Optional[str] = None,
         metadata: Optional[Mapping[str, Any]] = None,
         content_type: str = "image/jpeg",
-    ) -> UploadImageResponse: ...
-    def create_event(self, event: EventLike) -> CreateEventResponse: ...
+    ) -> UploadImageResponse:
+        """Upload encoded image bytes (or a file path); the ``sourceId`` goes in an event's ``images``."""
+        return self._send(self._upload_call(image, name, metadata, content_type))
+
+    def create_event(self, event: EventLike) -> CreateEventResponse:
+        """Create (or, for a known ``eventId``, overwrite) one event."""
+        return self._send(self._create_event_call(event))
+
     def create_events(self, events: Sequence[EventLike]) -> BatchCreateResponse:
-        """Batch create; lists longer than 100 are split, the responses are summed."""
-    def query(self, request: QueryLike = None, **filters: Any) -> "QueryResponse": ...
+        """Batch create; lists longer than 100 are split, the responses are summed.
+
+        All events are validated before the first request. If a later chunk fails, the
+        earlier chunks are already stored: re-sending the whole list is safe, because an
+        ``eventId`` seen again overwrites rather than duplicates. Compare ``created`` with
+        ``len(events)``: the spec does not settle partial acceptance.
+        """
+        return self._sum_batches([self._send(call) for call in self._batch_calls(events)])
+
+    def query(self, request: QueryLike = None, **filters: Any) -> QueryResponse:
+        """One page of events (``request`` and/or snake_case keyword filters; keywords win)."""
+        return self._send(self._query_call(self._query_model(request, filters)))
+
+    def iter_pages(self, request: QueryLike = None, **filters: Any) -> Iterator[QueryResponse]:
+        """Every page of a query, following ``nextCursor`` while ``hasMore``.
+
+        The filters are validated now; pages are fetched as the iterator is consumed.
+        """
+        return self._pages(self._query_model(request, filters))
+
     def iter_events(self, request: QueryLike = None, **filters: Any) -> Iterator[EventRecord]:
         """Every matching event, following ``nextCursor`` while ``hasMore``."""
-    def list_use_cases(self, status: Optional[str] = None) -> UseCaseList: ...
-    def get_custom_metadata_schema(self, use_case_id: str) -> CustomMetadataSchema: ...
-    def create_use_case(self, name: str) -> UseCaseResponse: ...
-    def update_use_case(self, use_case_id: str, *, name: Optional[str] = None, status: Optional[str] = None) -> UseCaseResponse: ...
-    def archive_use_case(self, use_case_id: str) -> SuccessResponse: ...
-    def unarchive_use_case(self, use_case_id: str) -> SuccessResponse: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> "VisionEventsClient": ...
-    def __exit__(self, *exc: Any) -> None: ...
+        return (event for page in self.iter_pages(request, **filters) for event in page.events)
+
+    def _pages(self, query: Optional[QueryRequest]) -> Iterator[QueryResponse]:
+        seen: Set[str] = set()
+        while query is not None:
+            page: QueryResponse = self._send(self._query_call(query))
+            yield page
+            query = self._next_page(query, page, seen)
+
+    def list_use_cases(self, status: Optional[str] = None) -> UseCaseList:
+        """Use cases with ``status`` ``active`` (the server's default) or ``inactive`` (archived)."""
+        return self._send(self._list_use_cases_call(status))
+
+    def get_custom_metadata_schema(self, use_case_id: str) -> CustomMetadataSchema:
+        """The metadata keys seen in a use case's events, with their value types."""
+        return self._send(self._schema_call(use_case_id))
+
+    def create_use_case(self, name: str) -> UseCaseResponse:
+        return self._send(self._create_use_case_call(name))
+
+    def update_use_case(
+        self, use_case_id: str, *, name: Optional[str] = None, status: Optional[str] = None
+    ) -> UseCaseResponse:
+        """Rename and/or change status; at least one of the two."""
+        return self._send(self._update_use_case_call(use_case_id, name, status))
+
+    def archive_use_case(self, use_case_id: str) -> SuccessResponse:
+        return self._send(self._archive_call(use_case_id, "archive"))
+
+    def unarchive_use_case(self, use_case_id: str) -> SuccessResponse:
+        return self._send(self._archive_call(use_case_id, "unarchive"))
+
+    def close(self) -> None:
+        """Close the pooled connections; the client cannot be used afterwards."""
+        self._http.close()
+
+    def __enter__(self) -> "VisionEventsClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
-class AsyncVisionEventsClient:
+class AsyncVisionEventsClient(_BaseClient):
     """Same constructor and methods as :class:`VisionEventsClient`, as coroutines;
     ``iter_events`` is an async iterator; ``aclose()`` and ``async with``."""
+
+    def __init__(
+        self,
+        api_key: Union[str, ApiKey, None] = None,
+        api_url: Optional[str] = None,
+        *,
+        timeout: Union[float, httpx.Timeout, None] = None,
+        max_connections: int = 10,
+        verify: bool = True,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+        user_agent: Optional[str] = None,
+    ) -> None:
+        super().__init__(
+            api_key, api_url, timeout=timeout, max_connections=max_connections, verify=verify, user_agent=user_agent
+        )
+        self._http = httpx.AsyncClient(
+            headers=self._headers,
+            timeout=self.timeout,
+            limits=self._limits,
+            verify=self.verify,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def _send(self, call: Call) -> Any:
+        args = self._request_args(call)
+        try:
+            response = await self._http.request(**args)
+        except httpx.RequestError as exc:
+            raise self._transport_error(call, exc) from None
+        return self._read(call, response)
+
+    async def upload_image(
+        self,
+        image: ImageLike,
+        *,
+        name: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        content_type: str = "image/jpeg",
+    ) -> UploadImageResponse:
+        return await self._send(self._upload_call(image, name, metadata, content_type))
+
+    async def create_event(self, event: EventLike) -> CreateEventResponse:
+        return await self._send(self._create_event_call(event))
+
+    async def create_events(self, events: Sequence[EventLike]) -> BatchCreateResponse:
+        """See :meth:`VisionEventsClient.create_events`."""
+        responses: List[BatchCreateResponse] = []
+        for call in self._batch_calls(events):
+            responses.append(await self._send(call))
+        return self._sum_batches(responses)
+
+    async def query(self, request: QueryLike = None, **filters: Any) -> QueryResponse:
+        return await self._send(self._query_call(self._query_model(request, filters)))
+
+    def iter_pages(self, request: QueryLike = None, **filters: Any) -> AsyncIterator[QueryResponse]:
+        """``async for page in client.iter_pages(...)``; filters are validated now."""
+        return self._pages(self._query_model(request, filters))
+
+    def iter_events(self, request: QueryLike = None, **filters: Any) -> AsyncIterator[EventRecord]:
+        """``async for event in client.iter_events(...)``, following ``nextCursor``."""
+        return self._events(self.iter_pages(request, **filters))
+
+    async def _pages(self, query: Optional[QueryRequest]) -> AsyncIterator[QueryResponse]:
+        seen: Set[str] = set()
+        while query is not None:
+            page: QueryResponse = await self._send(self._query_call(query))
+            yield page
+            query = self._next_page(query, page, seen)
+
+    @staticmethod
+    async def _events(pages: AsyncIterator[QueryResponse]) -> AsyncIterator[EventRecord]:
+        async for page in pages:
+            for event in page.events:
+                yield event
+
+    async def list_use_cases(self, status: Optional[str] = None) -> UseCaseList:
+        return await self._send(self._list_use_cases_call(status))
+
+    async def get_custom_metadata_schema(self, use_case_id: str) -> CustomMetadataSchema:
+        return await self._send(self._schema_call(use_case_id))
+
+    async def create_use_case(self, name: str) -> UseCaseResponse:
+        return await self._send(self._create_use_case_call(name))
+
+    async def update_use_case(
+        self, use_case_id: str, *, name: Optional[str] = None, status: Optional[str] = None
+    ) -> UseCaseResponse:
+        return await self._send(self._update_use_case_call(use_case_id, name, status))
+
+    async def archive_use_case(self, use_case_id: str) -> SuccessResponse:
+        return await self._send(self._archive_call(use_case_id, "archive"))
+
+    async def unarchive_use_case(self, use_case_id: str) -> SuccessResponse:
+        return await self._send(self._archive_call(use_case_id, "unarchive"))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncVisionEventsClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -3,6 +3,8 @@
 ::
 
     VisionEventsError
+    ├── MissingApiKeyError        no key configured (raised before any request is made)
+    ├── UnexpectedResponseError   a success status with a body we cannot read (retryable)
     ├── TransportError            network failure: connect refused, reset, DNS (retryable)
     │   └── RequestTimeout        no answer in time (retryable)
     └── APIStatusError            the server answered with a non-success status
@@ -73,6 +75,24 @@ class VisionEventsError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class MissingApiKeyError(VisionEventsError):
+    """No API key was given and none is set in the environment; nothing was sent."""
+
+
+class UnexpectedResponseError(VisionEventsError):
+    """The server answered, but not with the documented success status and body.
+
+    Retryable: a proxy or a half-deployed server can answer this way for a while, and every
+    write of this API is safe to repeat (event ids are idempotent).
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, status_code: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class TransportError(VisionEventsError):

@@ -169,10 +169,17 @@ def check_timestamp_window(timestamp: datetime, now: Optional[datetime] = None) 
 
 
 def as_utc(value: datetime) -> datetime:
-    """Attach UTC to a naive datetime; convert an aware one to UTC."""
+    """Attach UTC to a naive datetime; convert an aware one to UTC.
+
+    Raises ``ValueError`` (not ``OverflowError``) when the conversion leaves the datetime
+    range (e.g. ``0001-01-01T00:00:00+05:00``), so pydantic reports it against the field.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,5 @@
 """The sender: bounded, batched, retried, optionally durable delivery of events.
 
-CONTRACT STUB — to be implemented (helper "delivery"). The public names and signatures
-below are fixed; blocks, benchmarks and tests are written against them.
-
     from vision_events_blocks.delivery import get_sender, ImageAttachment, SenderConfig
 
     sender = get_sender(api_url="http://127.0.0.1:8787", api_key="...")   # process-wide, shared
@@ -12,6 +9,35 @@ below are fixed; blocks, benchmarks and tests are written against them.
         predictions=sv_detections_or_classification_dict_or_None,   # mapped onto images[0].input
     )                                        # returns at once: no encoding, no I/O
     sender.flush(timeout=5.0) -> bool        # True when everything submitted is delivered/persisted
-    sender.stats() -> dict                   # see SenderStats
+    sender.stats() -> dict                   # counters and gauges: see Sender.stats
     sender.close(timeout=5.0)
 """
+
+from .api import (
+    DeliveryResult,
+    ImageAttachment,
+    OutboxLockedError,
+    OverflowPolicy,
+)
+from .config import ENVIRONMENT_VARIABLES, SenderConfig
+from .dispatcher import Sender
+from .outbox import outbox_status, purge_outbox, resolve_block_outbox_dir
+from .registry import close_all, flush_all, get_sender, shared_state, stats_all
+
+__all__ = [
+    "DeliveryResult",
+    "ENVIRONMENT_VARIABLES",
+    "ImageAttachment",
+    "OutboxLockedError",
+    "OverflowPolicy",
+    "Sender",
+    "SenderConfig",
+    "close_all",
+    "flush_all",
+    "get_sender",
+    "outbox_status",
+    "purge_outbox",
+    "resolve_block_outbox_dir",
+    "shared_state",
+    "stats_all",
+]

@@ -36,5 +36,30 @@ DROP_SHUTDOWN = "shutdown_unsent"             # left unsent at close() without a
 DROP_OUTBOX_FULL = "outbox_full"              # durable outbox over its disk cap
 DROP_OUTBOX_WRITE_FAILED = "outbox_write_failed"  # disk error (e.g. ENOSPC)
 DROP_RETRY_EXPIRED = "retry_expired"          # gave up retrying (memory mode max age)
+DROP_SUPERSEDED = "superseded"                # the same eventId was submitted again before this one was sent
 # Dead-lettered (permanent 4xx) events are counted under stats()["dead_lettered"], with the
 # server's message kept in stats()["dead_letters"] (most recent N).
+
+DeliveryStatus = Literal["sent", "dead_lettered", "dropped", "persisted", "pending"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryResult:
+    """What became of one event, as answered by ``Sender.wait(event_id, timeout)``.
+
+    ``persisted`` means the event sits in the durable outbox and will be delivered later;
+    ``pending`` means it is neither delivered nor safe on disk yet. ``message`` carries the
+    server's error for dead letters and the drop reason for drops.
+    """
+
+    status: DeliveryStatus
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Delivered, or safe on disk."""
+        return self.status in ("sent", "persisted")
+
+
+class OutboxLockedError(RuntimeError):
+    """Another process (or another sender in this one) already owns this outbox directory."""

@@ -1,0 +1,69 @@
+"""When to retry, and how long to wait.
+
+The rules (shared/notes/delivery-design.md): 408, 429, 5xx except 501 and network errors are
+retried with exponential backoff and full jitter, never sooner than ``Retry-After`` says.
+Everything else is permanent. 429, network errors and a 5xx carrying ``Retry-After`` (an
+outage window) also mean "the whole server is unwell": the sender pauses all sends for a
+while (global backoff) instead of hammering it; other 5xx only retry the failed request.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Optional
+
+from ..api.errors import APIStatusError, RateLimitError, TransportError, VisionEventsError
+
+# A 429 without Retry-After waits this long at least (Sentry's default is 60 s; we start
+# lower and let the exponential backoff grow it).
+DEFAULT_RATE_LIMIT_WAIT_S = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: attempt ``n`` waits U(initial, min(cap, initial*2**n))."""
+
+    initial_s: float = 1.0
+    cap_s: float = 60.0
+
+    def delay(self, attempt: int, retry_after: Optional[float] = None, rng: random.Random = random) -> float:
+        ceiling = min(self.cap_s, self.initial_s * (2 ** min(attempt, 32)))
+        delay = rng.uniform(min(self.initial_s, ceiling), ceiling)
+        if retry_after is not None:
+            delay = max(delay, retry_after)  # never sooner than the server asked
+        return delay
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """How one failure is handled: ``retryable``, ``global_pause`` (429/outage) and the server's message."""
+
+    retryable: bool
+    global_pause: bool
+    retry_after: Optional[float]
+    status_code: Optional[int]
+    message: str
+
+
+def classify(error: BaseException) -> Verdict:
+    """Turn any exception from the client into a :class:`Verdict`.
+
+    Unknown exceptions (a bug, a local validation error) are permanent: retrying the same
+    bytes cannot heal them, and retrying forever would hide them.
+    """
+    if isinstance(error, VisionEventsError):
+        # 429, an unreachable server, or a 5xx that says when to come back (an outage window)
+        global_pause = isinstance(error, (RateLimitError, TransportError)) or (
+            bool(error.retryable) and error.retry_after is not None)
+        message = error.error_message if isinstance(error, APIStatusError) else error.message
+        return Verdict(bool(error.retryable), global_pause, error.retry_after, error.status_code, message)
+    return Verdict(False, False, None, None, f"{type(error).__name__}: {error}")
+
+
+def rate_limit_wait(verdict: Verdict) -> Optional[float]:
+    """Retry-After when given; the default wait for a bare 429; nothing otherwise."""
+    if verdict.retry_after is not None:
+        return verdict.retry_after
+    if verdict.status_code == 429:
+        return DEFAULT_RATE_LIMIT_WAIT_S
+    return None
