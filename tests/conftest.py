@@ -76,3 +76,46 @@ def make_sender(local_server):
     yield make
     for sender in made:
         sender.close(timeout=2.0)
+
+
+# ---------------------------------------------------------------- workflows (the Execution Engine)
+@pytest.fixture(scope="session")
+def execution_engine():
+    """inference's ``ExecutionEngine`` class, imported once, with this plugin registered.
+
+    Imported through ``inference.core.workflows`` (the import-order trap in
+    shared/notes/inference-integration.md).
+    """
+    os.environ["WORKFLOWS_PLUGINS"] = "vision_events_blocks"
+    from inference.core.workflows.execution_engine.core import ExecutionEngine
+
+    return ExecutionEngine
+
+
+@pytest.fixture(scope="session")
+def run_workflow(execution_engine, local_server):
+    """``run_workflow(spec, runtime_parameters, init_parameters=None, serialize_results=False)``.
+
+    The host's API key is the local server's full-scope key unless ``init_parameters``
+    override ``workflows_core.api_key``. Compiled engines are cached per definition by inference.
+    """
+
+    def run(spec, runtime_parameters, init_parameters=None, serialize_results=False):
+        parameters = {"workflows_core.api_key": local_server.api_key}
+        parameters.update(init_parameters or {})
+        engine = execution_engine.init(workflow_definition=spec, init_parameters=parameters, max_concurrent_steps=2)
+        return engine.run(runtime_parameters=runtime_parameters, serialize_results=serialize_results)
+
+    return run
+
+
+@pytest.fixture
+def delivered(local_server):
+    """``delivered(use_case_id)``: flush every sender, then every event the server stored."""
+    import vision_events_blocks
+
+    def fetch(use_case_id):
+        assert vision_events_blocks.flush(timeout=15.0), vision_events_blocks.stats()
+        return local_server.events(use_case_id)
+
+    return fetch

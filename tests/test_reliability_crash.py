@@ -242,6 +242,8 @@ def check_exactly_once(server, use_case_id: str, report: dict) -> dict:
     final = report["final_stats"]
     assert not final["dropped"] and not final["dead_lettered"], final
     refused = {event_id for journal in journals for event_id, _ in journal.refused()}
+    assert not refused, (f"the sender dropped {len(refused)} event(s) itself (no crash needed): "
+                         f"{[j.stats().get('last_error') for j in journals if j.stats()]}")
     unacknowledged = set(submitted) - acknowledged - refused
     return {
         "rounds": len(journals),

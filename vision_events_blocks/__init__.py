@@ -2,7 +2,8 @@
 
 The plugin face that inference reads (``WORKFLOWS_PLUGINS=vision_events_blocks``):
 ``load_blocks()``, ``load_kinds()``, ``KINDS_SERIALIZERS``, ``KINDS_DESERIALIZERS`` and
-``BLOCKS_SOURCE``; and the process-wide delivery controls ``flush()`` and ``stats()``.
+``BLOCKS_SOURCE``; and the process-wide delivery controls ``flush()``, ``stats()`` and
+``block_stats()``.
 
 Importing this package stays cheap: nothing from inference, the sender or the server is
 imported until it is used, so a plain client user never pays for the Execution Engine.
@@ -47,6 +48,18 @@ def stats() -> Dict[str, Any]:
     from .delivery.registry import stats_all
 
     return stats_all()
+
+
+def block_stats() -> Dict[str, int]:
+    """What the blocks decided, process-wide: ``submitted``, ``throttled``, ``disabled`` and
+    ``error:<reason>`` (``invalid_event``, ``no_api_key``, ``dead_lettered``, ...).
+
+    Complements :func:`stats`: an event throttled or refused by a block never reaches a
+    sender, and is counted here instead.
+    """
+    from .blocks.throttle import counters
+
+    return counters()
 
 
 def __getattr__(name: str) -> Any:

@@ -23,13 +23,11 @@ from .errors import (
     RequestTimeout,
     TransportError,
     UnexpectedResponseError,
-    VisionEventsError,
     error_from_response,
 )
 from .models import (
     MAX_BATCH_EVENTS,
     MAX_ID_LENGTH,
-    BatchCreateRequest,
     BatchCreateResponse,
     CreateEventResponse,
     CreateUseCaseRequest,
@@ -199,7 +197,7 @@ class _BaseClient:
         """Every event validated before the first request; then chunks of at most 100."""
         if isinstance(events, (Mapping, VisionEvent)) or not isinstance(events, Iterable):
             raise ValueError("events must be a list of events")
-        bodies = [_event_wire(event, where=f"events[{i}]") for i, event in enumerate(events)]
+        bodies = [_event_wire(event, index=i) for i, event in enumerate(events)]
         return [
             Call("POST", "/vision-events/batch", 201, BatchCreateResponse, json={"events": bodies[i:i + MAX_BATCH_EVENTS]})
             for i in range(0, len(bodies), MAX_BATCH_EVENTS)
@@ -325,13 +323,28 @@ class _BaseClient:
             ) from None
 
 
-def _event_wire(event: EventLike, where: str = "event") -> Dict[str, Any]:
-    """The wire dict of an event, validated (a dict goes through :class:`VisionEvent`)."""
+def _event_wire(event: EventLike, index: Optional[int] = None) -> Dict[str, Any]:
+    """The wire dict of an event, validated (a dict goes through :class:`VisionEvent`).
+
+    In a batch (``index`` given) the error locations start with ``events.<index>`` so the
+    message says which event of the list is wrong.
+    """
+    where = "event" if index is None else f"events[{index}]"
     if isinstance(event, VisionEvent):
         return event.to_wire()
-    if isinstance(event, Mapping):
+    if not isinstance(event, Mapping):
+        raise ValueError(f"{where} must be a VisionEvent or a dict, not {type(event).__name__}")
+    try:
         return VisionEvent.model_validate(dict(event)).to_wire()
-    raise ValueError(f"{where} must be a VisionEvent or a dict, not {type(event).__name__}")
+    except ValidationError as exc:
+        if index is None:
+            raise
+        errors = [
+            {key: value for key, value in error.items() if key in ("type", "input", "ctx")}
+            | {"loc": ("events", index, *error["loc"])}
+            for error in exc.errors()
+        ]
+        raise ValidationError.from_exception_data("BatchCreateRequest", errors) from None
 
 
 def _read_image(image: ImageLike) -> Tuple[bytes, Optional[str]]:

@@ -104,7 +104,7 @@ class CsvWriter:
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.writer = csv.writer(stream)
+        self.writer = csv.writer(stream, lineterminator="\n")  # text streams translate "\n" themselves
         self.writer.writerow(CSV_COLUMNS)
 
     def write(self, event: EventRecord) -> None:

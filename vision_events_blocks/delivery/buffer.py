@@ -4,7 +4,9 @@ The budget counts what an event really costs while it waits: its raw frames unti
 encoded, then the encoded JPEGs and the JSON body (frames already on disk in the durable
 outbox cost nothing). When a new event does not fit, the overflow policy decides who goes:
 the oldest waiting events (``drop_oldest``), the new one (``drop_newest``), or nobody
-until ``block_timeout_s`` passes (``block``). Events being sent right now are never evicted.
+until ``block_timeout_s`` passes (``block``). Events being sent right now are never evicted,
+and events already committed to the durable outbox are *spilled* (left on disk, reloaded
+later) before anything is dropped.
 """
 from __future__ import annotations
 
@@ -121,13 +123,15 @@ class ByteBudget:
                             return False, [], "block_timeout"
                         self._space.wait(left)
                 else:
-                    for victim in list(self._resident.values()):
-                        if self.used + nbytes <= self.cap:
-                            break
-                        if not victim.claimed:
-                            victim.state = SPILLED if victim.persisted else DROPPED
-                            self._forget(victim)
-                            evicted.append(victim)
+                    # Spill events that are safe on disk first (no loss), then drop the oldest.
+                    for persisted_only in (True, False):
+                        for victim in list(self._resident.values()):
+                            if self.used + nbytes <= self.cap:
+                                break
+                            if not victim.claimed and (victim.persisted or not persisted_only):
+                                victim.state = SPILLED if victim.persisted else DROPPED
+                                self._forget(victim)
+                                evicted.append(victim)
                     if self.used + nbytes > self.cap:  # everything left is in flight
                         return False, evicted, "buffer_full"
             env.nbytes = nbytes

@@ -14,8 +14,9 @@ an exit flush can never find its workers already shut down)::
 
 Failures: retryable ones (408, 429, 5xx except 501, network) come back on a timer with full
 jitter and never before ``Retry-After``; each event retries on its own timer and rejoins
-fresh batches, so a retrying batch never blocks newer events. Only 429 and network errors
-pause everyone (the server is unwell). A batch refused as a whole (a permanent 4xx) is
+fresh batches, so a retrying batch never blocks newer events. Only 429, network errors and
+a 5xx with ``Retry-After`` pause everyone (the server as a whole is unwell); meanwhile
+``submit`` keeps accepting, encoding and persisting. A batch refused as a whole (a permanent 4xx) is
 bisected until the bad event stands alone; it is dead-lettered with the server's message
 and the rest are delivered.
 """
@@ -37,7 +38,7 @@ from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..api.client import VisionEventsClient, resolve_api_key, resolve_api_url
-from ..api.models import VisionEvent
+from ..api.models import MAX_TEXT_LENGTH, VisionEvent
 from ..api.secrets import ApiKey, redact
 from . import api
 from .api import DeliveryResult, ImageAttachment
@@ -115,11 +116,11 @@ class Sender:
         self._encode_queue: "queue.Queue[Optional[Envelope]]" = queue.Queue()
         self._work_queue: "queue.Queue[Optional[tuple]]" = queue.Queue()
         self._client = self._injected_client or VisionEventsClient(
-            api_key=self._api_key.reveal(), api_url=self.api_url,
+            api_key=self._api_key, api_url=self.api_url,
             timeout=cfg.request_timeout_s, max_connections=cfg.upload_threads + 1)
         self._outbox: Optional[Outbox] = None
         self._replay_cursor = 0
-        self._replay_wanted = False
+        self._replay_wanted = self._replay_restart = False
         if cfg.outbox_dir:
             self._open_outbox(cfg.outbox_dir)
         self._threads: List[threading.Thread] = []
@@ -165,6 +166,11 @@ class Sender:
         if self._pid == os.getpid():
             return
         outbox_dir = self.config.outbox_dir
+        if self._outbox is not None:
+            # Drop the child's copy of the lock descriptor, or the outbox would stay locked
+            # after the parent exits; keep the object so its SQLite handle is never closed here.
+            self._outbox.forget_after_fork()
+            self._parent_outbox = self._outbox
         try:
             self._start()
         except api.OutboxLockedError:
@@ -271,15 +277,16 @@ class Sender:
         if waiter is not None:
             waiter.set()
         self._budget.release(env)
-        env.slots = [ImageSlot(s.role, s.content_type, source_id=s.source_id) for s in env.slots]  # free bytes
+        # Free the frames and JPEGs now: stale queue entries may still point at this envelope.
+        env.attachments = env.predictions = None
+        env.slots = [ImageSlot(s.role, s.content_type, source_id=s.source_id) for s in env.slots]
 
     def _evicted(self, envs: Iterable[Envelope]) -> None:
         """Envelopes the budget pushed out: persisted ones wait on disk, the others are lost."""
         for env in envs:
             if env.state == SPILLED:
                 with self._lock:
-                    self._replay_wanted = True
-                    self._replay_cursor = 0
+                    self._replay_wanted = self._replay_restart = True
             else:
                 self._finish(env, "dropped", api.DROP_BUFFER_FULL, reason=api.DROP_BUFFER_FULL)
 
@@ -332,10 +339,12 @@ class Sender:
                 values = getattr(annotations, attr, None)
                 if values:
                     env.image_specs[0][key] = list(values)
+        had_images = bool(env.attachments)
         env.attachments = None
         env.predictions = None
         wire = env.wire_event(placeholder="pending-upload")
-        VisionEvent.model_validate(wire)  # annotations past the limits fail here, not at the server
+        if had_images:  # the body alone was validated at submit; the added images are checked here
+            VisionEvent.model_validate(wire)  # annotations past the limits fail here, not at the server
         env.body_size = len(json.dumps(wire, separators=(",", ":")))
         env.prepared = True
 
@@ -371,13 +380,23 @@ class Sender:
         """Writer thread, when idle: load a chunk of the backlog that is not in memory."""
         if not self._replay_wanted or self._outbox is None or self._stopping:
             return
+        for _ in range(20):  # up to 20 chunks per idle moment, while memory allows
+            if not self._replay_chunk():
+                return
+
+    def _replay_chunk(self) -> bool:
+        """Load one chunk; False when there is nothing more to load now."""
         if len(self._budget) >= _REPLAY_RESIDENT_LIMIT or self._budget.used > self._budget.cap // 2:
-            return  # throttled: let memory drain first
-        rows = self._outbox.load_chunk(self._replay_cursor, self.config.replay_chunk)
+            return False  # throttled: let memory drain first
+        with self._lock:
+            if self._replay_restart:  # something was spilled behind the cursor
+                self._replay_cursor, self._replay_restart = 0, False
+            cursor = self._replay_cursor
+        rows = self._outbox.load_chunk(cursor, self.config.replay_chunk)  # type: ignore[union-attr]
         if not rows:
             with self._lock:
-                self._replay_wanted = False
-            return
+                self._replay_wanted = self._replay_restart
+            return False
         for row in rows:
             self._replay_cursor = row["seq"]
             with self._lock:
@@ -394,8 +413,9 @@ class Sender:
                 with self._lock:
                     env.state = SPILLED
                     self._replay_cursor = row["seq"] - 1
-                return
+                return False
             self._to_upload(env)
+        return True
 
     # ================================================================== uploads and batches
     def _to_upload(self, env: Envelope) -> None:
@@ -415,8 +435,8 @@ class Sender:
     def _worker_loop(self) -> None:
         while True:
             task = self._work_queue.get()
-            if task is None:
-                return
+            if task is None or self._stopping:
+                return  # closed: what is left is counted (memory) or stays in the outbox
             self._wait_out_pause()
             kind, payload = task
             try:
@@ -761,7 +781,8 @@ class Sender:
         key = (s["submitted"], s["sent"], s["dropped_total"], s["dead_lettered"], s["pending"])
         if key == last:
             return last
-        level = logging.WARNING if s["dropped_total"] or s["dead_lettered"] else logging.INFO
+        new_losses = last is None or key[2:4] != last[2:4]
+        level = logging.WARNING if new_losses and (s["dropped_total"] or s["dead_lettered"]) else logging.INFO
         logger.log(level, "vision-events %s: submitted=%d sent=%d pending=%d retried=%d dead_lettered=%d dropped=%s "
                    "buffered=%.1fMB healthy=%s%s", s["label"], s["submitted"], s["sent"], s["pending"], s["retried"],
                    s["dead_lettered"], s["dropped"] or 0, s["buffered_bytes"] / 1e6, s["healthy"],
@@ -796,6 +817,8 @@ def _attachments(images: Any, predictions: Any) -> List[ImageAttachment]:
             raise TypeError(f"images[{index}] must be an ImageAttachment, not {type(attachment).__name__}")
         if attachment.input is None and attachment.output is None:
             raise ValueError(f"images[{index}] needs an input or an output image")
+        if attachment.label is not None and (not isinstance(attachment.label, str) or len(attachment.label) > MAX_TEXT_LENGTH):
+            raise ValueError(f"images[{index}].label must be a string of at most {MAX_TEXT_LENGTH} characters")
         for role in ("input", "output"):
             data = getattr(attachment, role)
             if data is None or isinstance(data, (bytes, bytearray, memoryview)):

@@ -351,6 +351,10 @@ class Outbox:
             if path.name not in referenced:
                 path.unlink(missing_ok=True)
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: close the inherited lock descriptor (the parent keeps its lock)."""
+        self._release_lock()
+
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock

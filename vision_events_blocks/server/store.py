@@ -154,6 +154,13 @@ def metadata_rows(metadata: Dict[str, Any]) -> Tuple[Tuple[str, str, Optional[st
     return tuple(rows)
 
 
+def wire_as_sent(event: VisionEvent) -> Dict[str, Any]:
+    """The event's JSON with only the keys the client sent (timestamp normalised to UTC)."""
+    body = event.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    body.setdefault("eventData", {})
+    return body
+
+
 def event_row(event: VisionEvent, known_images: Set[str]) -> EventRow:
     """Flatten a validated event; an image id never uploaded here marks it ``has_warnings``."""
     data = event.event_data
@@ -166,7 +173,7 @@ def event_row(event: VisionEvent, known_images: Set[str]) -> EventRow:
         getattr(data, "item_count", None), getattr(data, "item_type", None), getattr(data, "alert_type", None),
         getattr(data, "severity", None), getattr(data, "feedback", None),
         len(event.images), int(bool(referenced - known_images)),
-        json.dumps(event.to_wire(), separators=(",", ":")),
+        json.dumps(wire_as_sent(event), separators=(",", ":")),
     )
     return EventRow(values, tuple(classes), metadata_rows(event.custom_metadata))
 

@@ -1,0 +1,151 @@
+"""Turn the scenario results into the ratio table (Markdown), the chart (PNG) and JSON."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .workloads import BUILTIN, OURS
+
+IMAGE_LABELS = {"no_images": "no images", "one_720p": "one 720p image", "two_1080p": "two 1080p images"}
+EVENTS_PER_S_TARGET = {"no_images": 10.0, "one_720p": 2.0, "two_1080p": 2.0}
+
+
+def _get(results: Dict[str, Any], *path: str) -> Optional[float]:
+    value: Any = results
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _fmt(value: Optional[float], digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(ours: Optional[float], builtin: Optional[float]) -> Optional[float]:
+    if ours is None or builtin is None or builtin == 0 or math.isnan(ours) or math.isnan(builtin):
+        return None
+    return ours / builtin
+
+
+def table_rows(results: Dict[str, Any], cap_mb: float) -> List[Dict[str, Any]]:
+    """One row per measure: built-in, ours, ours ÷ built-in, the target and whether it is met."""
+    rows: List[Dict[str, Any]] = []
+
+    def add(measure: str, path: tuple, digits: int, target: str, met: Any, unit: str = "") -> None:
+        builtin, ours = _get(results, *path[:-1], BUILTIN, path[-1]), _get(results, *path[:-1], OURS, path[-1])
+        ratio = _ratio(ours, builtin)
+        verdict = None if ours is None else met(ours, builtin, ratio)
+        rows.append({"measure": measure, "unit": unit, "builtin": builtin, "ours": ours, "ratio": ratio,
+                     "target": target, "met": verdict, "digits": digits})
+
+    add("Hot path p50 per frame", ("hot_path", "p50_us"), 0, "-", lambda o, b, r: None, "µs")
+    add("Hot path p99 per frame", ("hot_path", "p99_us"), 0, "≤ built-in and ≤ 1000 µs",
+        lambda o, b, r: o <= 1000 and (b is None or o <= b), "µs")
+    for images, factor in EVENTS_PER_S_TARGET.items():
+        add(f"Delivered events/s, {IMAGE_LABELS[images]}", ("throughput", images, "events_per_s"), 1,
+            f"≥ {factor:g}× built-in", lambda o, b, r, f=factor: r is not None and r >= f, "ev/s")
+    zero = lambda o, b, r: o == 0  # noqa: E731
+    add("Lost events, 30% 5xx", ("faults_5xx", "lost"), 0, "0", zero, "events")
+    add("Lost events, server outage", ("outage", "lost"), 0, "0", zero, "events")
+    add("Lost events, pipeline end", ("pipeline_end", "lost"), 0, "0", zero, "events")
+    for mode in ("refused", "blackhole"):
+        key = f"memory_{mode}"
+        if key in results:
+            label = "refused connections" if mode == "refused" else "unreachable (no answer)"
+            add(f"Peak RSS growth, server {label}", (key, "growth_mb"), 0, f"≤ cap ({cap_mb:g} MB)",
+                lambda o, b, r: o <= cap_mb, "MB")
+    for images in EVENTS_PER_S_TARGET:
+        add(f"Requests per event, {IMAGE_LABELS[images]}", ("throughput", images, "requests_per_event"), 2,
+            "fewer", lambda o, b, r: b is None or o <= b)
+        add(f"Connections per event, {IMAGE_LABELS[images]}", ("throughput", images, "connections_per_event"), 3,
+            "fewer", lambda o, b, r: b is None or o <= b)
+    return rows
+
+
+def markdown_table(rows: List[Dict[str, Any]]) -> str:
+    lines = ["| Measure | Built-in | Ours | Ours ÷ built-in | Target | Met |", "|---|---:|---:|---:|---|:-:|"]
+    for row in rows:
+        unit = f" ({row['unit']})" if row["unit"] else ""
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.3g}×"
+        lines.append(f"| {row['measure']}{unit} | {_fmt(row['builtin'], row['digits'])} | "
+                     f"{_fmt(row['ours'], row['digits'])} | {ratio} | {row['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: Dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))
+
+
+def write_chart(path: Path, results: Dict[str, Any], cap_mb: float, title: str) -> None:
+    """Six panels: hot path, delivered events/s, loss, memory over time, requests and connections per event."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {BUILTIN: "#9e9e9e", OURS: "#6a1b9a"}
+    names = {BUILTIN: "built-in roboflow_vision_events@v1", OURS: "vision_events/sink@v1 (ours)"}
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig.suptitle(title)
+
+    def grouped(ax: Any, groups: List[str], values: Dict[str, List[Optional[float]]], ylabel: str,
+                log: bool = False, digits: int = 0) -> None:
+        width = 0.38
+        for i, side in enumerate((BUILTIN, OURS)):
+            xs = [g + (i - 0.5) * width for g in range(len(groups))]
+            heights = [v if v is not None and not math.isnan(v) else 0 for v in values[side]]
+            bars = ax.bar(xs, heights, width, color=colours[side], label=names[side])
+            for bar, h in zip(bars, values[side]):
+                ax.annotate(_fmt(h, digits), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+
+    hot = {side: [_get(results, "hot_path", side, k) for k in ("p50_us", "p99_us")] for side in (BUILTIN, OURS)}
+    grouped(axes[0, 0], ["p50", "p99"], hot, "sink step time per frame (µs)", log=True)
+    axes[0, 0].set_title("Hot path (1080p in + out, 50 detections)")
+    axes[0, 0].legend(fontsize=8)
+
+    workloads = list(IMAGE_LABELS)
+    rate = {side: [_get(results, "throughput", w, side, "events_per_s") for w in workloads] for side in (BUILTIN, OURS)}
+    grouped(axes[0, 1], [IMAGE_LABELS[w] for w in workloads], rate, "delivered events / s", log=True, digits=1)
+    axes[0, 1].set_title("Delivered events per second")
+
+    cases = [("faults_5xx", "30% 5xx"), ("outage", "outage"), ("pipeline_end", "pipeline end")]
+    loss = {side: [_get(results, c, side, "loss_pct") for c, _ in cases] for side in (BUILTIN, OURS)}
+    grouped(axes[0, 2], [label for _, label in cases], loss, "events lost (% of accepted)", digits=1)
+    axes[0, 2].set_title("Loss under faults")
+
+    ax = axes[1, 0]
+    for mode, style in (("blackhole", "-"), ("refused", ":")):
+        section = results.get(f"memory_{mode}") or {}
+        for side in (BUILTIN, OURS):
+            data = (section.get(side) or {}).get("series")
+            if data:
+                base = section[side]["baseline_mb"]
+                ax.plot([t for t, _ in data], [mb - base for _, mb in data], style, color=colours[side],
+                        label=f"{side} ({mode})")
+    ax.axhline(cap_mb, color="#c62828", linestyle="--", linewidth=1, label=f"our buffer cap {cap_mb:g} MB")
+    ax.set_xlabel("seconds with the server down")
+    ax.set_ylabel("RSS growth (MB)")
+    ax.set_title("Memory, 30 fps 1080p, server down")
+    ax.legend(fontsize=8)
+
+    for ax, field, label in ((axes[1, 1], "requests_per_event", "HTTP requests per event"),
+                             (axes[1, 2], "connections_per_event", "TCP connections per event")):
+        values = {side: [_get(results, "throughput", w, side, field) for w in workloads] for side in (BUILTIN, OURS)}
+        grouped(ax, [IMAGE_LABELS[w] for w in workloads], values, label, digits=2)
+        ax.set_title(label)
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,186 @@
+"""The durable outbox: survives kill -9 and restarts, stays private, is locked per process,
+respects its disk cap, and is managed by ``vision-events outbox``."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vision_events_blocks.delivery import ImageAttachment, OutboxLockedError, api, outbox_status
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def custom(use_case_id, i=0):
+    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)}}
+
+
+def small_jpeg(seed: int) -> bytes:
+    cv2 = pytest.importorskip("cv2")
+    image = np.random.default_rng(seed).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def python(code: str, **env) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **env}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=environment, cwd=str(ROOT))
+
+
+def test_kill_9_in_the_middle_of_sending_loses_nothing(faults, make_sender, use_case_id, tmp_path):
+    outbox = tmp_path / "outbox"
+    ids_file = tmp_path / "ids.json"
+    log_start = len(faults.request_log())
+    faults.set_faults(latency_ms=1500)  # requests are in flight when the process dies
+    child = python(f"""
+        import json, numpy as np
+        from vision_events_blocks.delivery import ImageAttachment, Sender, SenderConfig
+        sender = Sender({faults.url!r}, {faults.api_key!r}, SenderConfig(outbox_dir={str(outbox)!r}, batch_linger_s=0.05))
+        ids = []
+        for i in range(150):
+            image = ImageAttachment(input=np.full((40, 60, 3), i, dtype=np.uint8)) if i % 5 == 0 else None
+            ids.append(sender.submit({{"eventType": "custom", "useCaseId": {use_case_id!r}}}, images=image))
+        open({str(ids_file)!r}, "w").write(json.dumps(ids))
+        assert sender.flush(30)            # everything is in the outbox (not necessarily sent)
+        print("PERSISTED", sender.stats()["sent"], flush=True)
+        import time; time.sleep(60)
+    """)
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("PERSISTED"), child.stderr.read()
+        time.sleep(3.2)  # two rounds of 1.5 s uploads done, the next ones and some batches mid-flight
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    faults.set_faults()
+    ids = json.loads(ids_file.read_text())
+    assert outbox_status(str(outbox))["events"] > 0, "the crash came too late to test anything"
+
+    sender = make_sender(outbox_dir=str(outbox))
+    assert sender.flush(60, delivered=True), sender.stats()
+    stored = Counter(e["eventId"] for e in faults.events(use_case_id))
+    assert set(stored) == set(ids) and all(n == 1 for n in stored.values())
+    stats = sender.stats()
+    assert stats["dropped"] == {} and stats["pending"] == 0 and stats["outbox_events"] >= 0
+    sender.close(5)
+    assert outbox_status(str(outbox))["events"] == 0
+    events = {e["eventId"]: e for e in faults.events(use_case_id)}
+    assert all(events[i]["images"] for i in ids[::5]), "images survive the crash too"
+    uploads = [r for r in faults.request_log()[log_start:] if r["path"] == "/vision-events/upload" and r["status"] == 201]
+    # sourceIds are committed with the row: only uploads cut off by the kill may be repeated
+    assert len(uploads) <= 30 + sender.config.upload_threads
+
+
+def test_restart_replays_the_backlog(local_server, make_sender, use_case_id, tmp_path):
+    outbox = str(tmp_path / "outbox")
+    offline = make_sender(url=closed_port_url(), outbox_dir=outbox)
+    ids = [offline.submit(custom(use_case_id, i), images=ImageAttachment(input=small_jpeg(i))) for i in range(30)]
+    assert offline.flush(10)  # persisted
+    assert offline.wait(ids[0], 0).status == "persisted"
+    assert offline.close(0.5) is False  # not delivered ...
+    assert offline.stats()["dropped"] == {}  # ... but nothing lost: it stays on disk
+    assert outbox_status(outbox)["events"] == 30
+
+    online = make_sender(outbox_dir=outbox)
+    assert online.flush(30, delivered=True)
+    stats = online.stats()
+    assert stats["replayed"] == 30 and stats["sent"] == 30 and stats["submitted"] == 0
+    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
+    online.close(5)
+    assert outbox_status(outbox)["events"] == 0
+    assert not list((Path(outbox) / "images").iterdir()), "delivered images are deleted"
+
+
+def test_outbox_files_are_private_and_never_hold_the_key(local_server, make_sender, use_case_id, tmp_path):
+    outbox = tmp_path / "outbox"
+    secret = local_server.api_key
+    sender = make_sender(url=closed_port_url(), outbox_dir=str(outbox))
+    for i in range(5):
+        sender.submit(custom(use_case_id, i), images=ImageAttachment(input=small_jpeg(i)))
+    assert sender.flush(10)
+    paths = [outbox, *outbox.rglob("*")]
+    assert len([p for p in paths if p.is_file()]) >= 7  # lock, sqlite (+wal/shm), 5 images
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_one_outbox_one_owner(make_sender, tmp_path):
+    outbox = str(tmp_path / "outbox")
+    make_sender(url=closed_port_url(), outbox_dir=outbox)
+    with pytest.raises(OutboxLockedError, match="in use"):
+        make_sender(url=closed_port_url(), outbox_dir=outbox)
+    other = python(f"""
+        from vision_events_blocks.delivery import Sender, SenderConfig
+        Sender("http://127.0.0.1:9", "k", SenderConfig(outbox_dir={outbox!r}))
+    """)
+    _, stderr = other.communicate(timeout=60)
+    assert other.returncode != 0 and "OutboxLockedError" in stderr and "in use" in stderr
+
+
+def test_disk_cap_drops_the_oldest_and_counts_them(make_sender, use_case_id, tmp_path):
+    sender = make_sender(url=closed_port_url(), outbox_dir=str(tmp_path / "outbox"), outbox_max_bytes=20_000)
+    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=bytes(1500) + small_jpeg(i)))
+           for i in range(40)]
+    assert sender.flush(10)
+    stats = sender.stats()
+    assert stats["outbox_bytes"] <= 20_000
+    assert stats["dropped"].get(api.DROP_OUTBOX_FULL, 0) >= 20
+    assert stats["submitted"] == stats["dropped_total"] + stats["pending"]
+    assert sender.wait(ids[0], 0).status == "dropped" and sender.wait(ids[-1], 0).status == "persisted"
+
+
+def test_cli_outbox_status_flush_purge(local_server, make_sender, use_case_id, tmp_path):
+    from click.testing import CliRunner
+
+    from vision_events_blocks.cli import main
+
+    outbox = str(tmp_path / "outbox")
+    offline = make_sender(url=closed_port_url(), outbox_dir=outbox)
+    ids = [offline.submit(custom(use_case_id, i)) for i in range(12)]
+    assert offline.flush(10)
+    offline.close(0.2)
+    runner = CliRunner()
+
+    result = runner.invoke(main, ["outbox", "status", "--dir", outbox, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["events"] == 12
+
+    result = runner.invoke(main, ["outbox", "flush", "--dir", outbox, "--api-url", local_server.url,
+                                  "--api-key", local_server.api_key, "--timeout", "30"])
+    assert result.exit_code == 0, result.output
+    assert "sent 12" in result.output and local_server.api_key not in result.output
+    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
+
+    second = str(tmp_path / "second")
+    offline = make_sender(url=closed_port_url(), outbox_dir=second)
+    offline.submit(custom(use_case_id))
+    assert offline.flush(10)
+    offline.close(0.2)
+    result = runner.invoke(main, ["outbox", "purge", "--dir", second, "--yes"])
+    assert result.exit_code == 0 and "purged 1" in result.output
+    assert outbox_status(second)["events"] == 0
+    result = runner.invoke(main, ["outbox", "status", "--dir", str(tmp_path / "nothing-here")])
+    assert result.exit_code != 0 and "no outbox" in result.output

@@ -1,0 +1,83 @@
+"""Process life: events queued at exit are delivered (atexit, SIGTERM); a forked child gets a
+working sender of its own."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from vision_events_blocks.delivery import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SUBMIT_50 = """
+    import numpy as np
+    from vision_events_blocks.delivery import ImageAttachment, get_sender
+    sender = get_sender({url!r}, {key!r}, batch_linger_s=0.5)
+    for i in range(50):
+        image = ImageAttachment(input=np.full((480, 640, 3), i, dtype=np.uint8)) if i % 10 == 0 else None
+        print(sender.submit({{"eventType": "custom", "useCaseId": {use_case!r}}}, images=image), flush=True)
+"""
+
+
+def run_python(code: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+
+
+def test_events_queued_at_exit_are_delivered(local_server, use_case_id):
+    """The built-in block loses these: its queued work is cancelled when the process ends."""
+    child = run_python(SUBMIT_50.format(url=local_server.url, key=local_server.api_key, use_case=use_case_id))
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 0, stderr
+    ids = stdout.split()
+    assert len(ids) == 50
+    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
+
+
+def test_sigterm_flushes_then_terminates(local_server, use_case_id):
+    child = run_python(SUBMIT_50.format(url=local_server.url, key=local_server.api_key, use_case=use_case_id)
+                       + "\n    print('READY', flush=True)\n    import time; time.sleep(120)\n")
+    ids = []
+    for line in child.stdout:
+        if line.strip() == "READY":
+            break
+        ids.append(line.strip())
+    child.send_signal(signal.SIGTERM)
+    child.wait(60)
+    assert child.returncode == -signal.SIGTERM  # still dies of SIGTERM, after the flush
+    assert len(ids) == 50
+    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
+
+
+def test_a_forked_child_gets_a_fresh_working_sender(local_server, use_case_id):
+    sender = registry.get_sender(local_server.url, local_server.api_key, batch_linger_s=0.05)
+    try:
+        parent_id = sender.submit({"eventType": "custom", "useCaseId": use_case_id})
+        assert sender.flush(20, delivered=True)
+        pid = os.fork()
+        if pid == 0:  # the child: same registry entry, new threads, own counters
+            code = 1
+            try:
+                child_sender = registry.get_sender(local_server.url, local_server.api_key)
+                child_id = child_sender.submit({"eventType": "custom", "useCaseId": use_case_id,
+                                                "eventData": {"value": "from the child"}})
+                ok = child_sender.flush(30, delivered=True)
+                stats = child_sender.stats()
+                code = 0 if ok and child_sender is sender and stats["submitted"] == 1 and stats["sent"] == 1 else 2
+                print(child_id, flush=True)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        stored = local_server.events(use_case_id)
+        assert len(stored) == 2 and parent_id in {e["eventId"] for e in stored}
+        assert sender.stats()["submitted"] == 1  # the parent's counters are its own
+        assert sender.submit({"eventType": "custom", "useCaseId": use_case_id})  # parent still works
+        assert sender.flush(20, delivered=True)
+    finally:
+        registry.close_all(5.0)

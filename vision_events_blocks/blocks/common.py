@@ -1,0 +1,315 @@
+"""What the four blocks share: manifest fields, UI hints, the frame context and selection helpers.
+
+Everything here runs on the pipeline's hot path, so it only reads what the host already
+computed (vectorised numpy on the detections); no encoding, no I/O.
+"""
+from __future__ import annotations
+
+import dataclasses
+import string
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import supervision as sv
+from pydantic import Field
+
+from inference.core.workflows.execution_engine.entities.types import (
+    CLASSIFICATION_PREDICTION_KIND,
+    FLOAT_KIND,
+    FLOAT_ZERO_TO_ONE_KIND,
+    IMAGE_KIND,
+    INSTANCE_SEGMENTATION_PREDICTION_KIND,
+    KEYPOINT_DETECTION_PREDICTION_KIND,
+    LIST_OF_VALUES_KIND,
+    OBJECT_DETECTION_PREDICTION_KIND,
+    STRING_KIND,
+    Selector,
+)
+
+from .kinds import Predictions
+
+ENGINE_COMPATIBILITY = ">=1.3.0,<2.0.0"
+LICENSE = "Apache-2.0"
+UI_SECTION = "data_storage"
+UI_ICON = "fal fa-bell"
+
+PREDICTION_KINDS = [
+    OBJECT_DETECTION_PREDICTION_KIND,
+    INSTANCE_SEGMENTATION_PREDICTION_KIND,
+    KEYPOINT_DETECTION_PREDICTION_KIND,
+    CLASSIFICATION_PREDICTION_KIND,
+]
+
+
+def block_schema_extra(name: str, short: str, long: str, block_type: str, priority: int) -> Dict[str, Any]:
+    """``json_schema_extra`` of a block manifest, in the core blocks' layout."""
+    return {
+        "name": name,
+        "version": "v1",
+        "short_description": short,
+        "long_description": long,
+        "license": LICENSE,
+        "block_type": block_type,
+        "ui_manifest": {
+            "section": UI_SECTION,
+            "icon": UI_ICON,
+            "blockPriority": priority,
+            "popular": False,
+        },
+    }
+
+
+# ------------------------------------------------------------------------ shared manifest fields
+def predictions_field(description: str, required: bool = True) -> Any:
+    return Field(
+        default=... if required else None,
+        title="Predictions",
+        description=description,
+        examples=["$steps.model.predictions", "$steps.byte_tracker.tracked_detections"],
+        json_schema_extra={"always_visible": True},
+    )
+
+
+PredictionsSelector = Selector(kind=PREDICTION_KINDS)
+ClassesInput = Union[List[str], Selector(kind=[LIST_OF_VALUES_KIND])]
+ConfidenceInput = Union[float, Selector(kind=[FLOAT_ZERO_TO_ONE_KIND, FLOAT_KIND])]
+TextInput = Optional[Union[str, Selector(kind=[STRING_KIND])]]
+
+
+def image_field(purpose: str) -> Any:
+    return Field(
+        default=None,
+        title="Image",
+        description=purpose,
+        examples=["$inputs.image"],
+        json_schema_extra={"always_visible": True},
+    )
+
+
+ImageSelector = Optional[Selector(kind=[IMAGE_KIND])]
+
+FRAME_IMAGE_PURPOSE = (
+    "The frame the predictions come from. Only its video metadata is read: the stream "
+    "(camera) keeps its own state, and the event time is the frame's capture time. "
+    "Connect it whenever several cameras share one workflow."
+)
+
+
+def min_confidence_field() -> Any:
+    return Field(
+        default=0.0,
+        title="Minimum Confidence",
+        description="Detections below this confidence are ignored (0 keeps all).",
+        examples=[0.5, "$inputs.min_confidence"],
+    )
+
+
+def external_id_field() -> Any:
+    return Field(
+        default=None,
+        title="External ID",
+        description="Your id for correlating the event with other systems, e.g. a batch or "
+        "serial number (eventData.externalId, at most 1000 characters). A different external "
+        "id is never throttled as a repeat.",
+        examples=["batch-2025-001", "$inputs.serial_number"],
+    )
+
+
+def classes_field(title: str, description: str, example: List[str], default_all: bool = False) -> Any:
+    return Field(
+        default=None if default_all else ...,
+        title=title,
+        description=description,
+        examples=[example, "$inputs.classes"],
+        json_schema_extra={"always_visible": True},
+    )
+
+
+# ------------------------------------------------------------------------ frame context
+@dataclasses.dataclass(frozen=True)
+class FrameContext:
+    """Where and when a frame was seen.
+
+    ``stream_id`` is the video identifier when the frame carries real video metadata
+    (InferencePipeline, video inputs), else ``None``; ``timestamp`` is the capture time
+    (UTC, aware); ``clock`` the same instant in epoch seconds, used for cooldowns so that
+    throttling follows the video's own time.
+    """
+
+    stream_id: Optional[str]
+    timestamp: datetime
+    clock: float
+
+
+def frame_context(image: Any) -> FrameContext:
+    """The frame's stream and capture time; now (UTC) when the image has no video metadata.
+
+    ``WorkflowImageData.video_metadata`` invents metadata (the parent id and ``now``) for
+    still images, so the private ``_video_metadata`` tells real metadata from that default.
+    inference stamps frames with naive local time: a naive timestamp is read as local time.
+    """
+    metadata = getattr(image, "_video_metadata", None) if image is not None else None
+    if metadata is None:
+        now = datetime.now(timezone.utc)
+        return FrameContext(stream_id=None, timestamp=now, clock=now.timestamp())
+    stamp = metadata.frame_timestamp
+    stamp = stamp.astimezone(timezone.utc)  # naive -> local time -> UTC
+    stream = str(metadata.video_identifier) if metadata.video_identifier not in (None, "") else None
+    return FrameContext(stream_id=stream, timestamp=stamp, clock=stamp.timestamp())
+
+
+def state_key(block_type: str, stream_id: Optional[str], *parts: Any) -> Tuple[Any, ...]:
+    """Key for per-step, per-stream state in the process-wide registry.
+
+    The step's name comes from the Execution Engine's context (set for every step it runs);
+    outside the engine the block type stands in.
+    """
+    return (block_type, _current_step_name() or "", stream_id or "", *parts)
+
+
+def _current_step_name() -> Optional[str]:
+    try:
+        from inference.core.workflows.execution_engine.v1.dynamic_blocks.workflow_debug import (
+            current_debug_step_name,
+        )
+    except ImportError:  # a different engine layout: fall back to the block type alone
+        return None
+    return current_debug_step_name.get()
+
+
+# ------------------------------------------------------------------------ selecting predictions
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The predictions that matter to a block, with per-row class names and confidences.
+
+    ``predictions`` is the filtered ``sv.Detections`` (or the classification dict, which
+    maps to annotations as a whole); ``tracker_ids`` is ``None`` when nothing was tracked.
+    """
+
+    predictions: Predictions
+    class_names: np.ndarray
+    confidences: np.ndarray
+    tracker_ids: Optional[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.class_names)
+
+    def classes(self) -> List[str]:
+        """Distinct class names, sorted (stable for signatures and messages)."""
+        return sorted({str(name) for name in self.class_names})
+
+
+def select(predictions: Predictions, classes: Optional[Iterable[str]], min_confidence: float) -> Selection:
+    """Rows of ``predictions`` of the given classes (all when ``None``) at or above ``min_confidence``.
+
+    Non-finite confidences never pass. Classification results count each predicted class
+    once (the top class for single-label models).
+    """
+    wanted = None if classes is None else {str(c) for c in classes}
+    if predictions is None:
+        return _empty_selection(None)
+    if isinstance(predictions, sv.Detections):
+        return _select_detections(predictions, wanted, float(min_confidence or 0.0))
+    if isinstance(predictions, dict):
+        return _select_classification(predictions, wanted, float(min_confidence or 0.0))
+    raise TypeError(
+        f"predictions must be detections or a classification result, not {type(predictions).__name__}"
+    )
+
+
+def _empty_selection(predictions: Predictions) -> Selection:
+    return Selection(predictions, np.array([], dtype=object), np.array([], dtype=float), None)
+
+
+def _select_detections(detections: sv.Detections, wanted: Optional[set], min_confidence: float) -> Selection:
+    from ..mapping import filter_detections
+
+    selected = filter_detections(detections, classes=wanted, min_confidence=min_confidence)
+    names = row_class_names(selected)
+    confidences = (
+        np.ones(len(selected)) if selected.confidence is None else np.asarray(selected.confidence, dtype=float)
+    )
+    tracker_ids = None if selected.tracker_id is None else np.asarray(selected.tracker_id)
+    return Selection(selected, names, confidences, tracker_ids)
+
+
+def row_class_names(detections: sv.Detections) -> np.ndarray:
+    """One class name per row: ``data['class_name']``, else the class id, else ``object``."""
+    names = detections.data.get("class_name")
+    if names is not None:
+        return np.asarray(names).astype(str)
+    if detections.class_id is not None:
+        return np.asarray(detections.class_id).astype(str)
+    return np.full(len(detections), "object", dtype=object)
+
+
+def _select_classification(result: Dict[str, Any], wanted: Optional[set], min_confidence: float) -> Selection:
+    """Single-label ``{"top", "confidence"}`` or multi-label ``{"predicted_classes", "predictions"}``."""
+    pairs: List[Tuple[str, float]] = []
+    if "predicted_classes" in result:
+        scores = result.get("predictions") or {}
+        for name in result.get("predicted_classes") or []:
+            entry = scores.get(name) if isinstance(scores, dict) else None
+            pairs.append((str(name), float(entry.get("confidence", 1.0)) if isinstance(entry, dict) else 1.0))
+    elif result.get("top") not in (None, ""):
+        pairs.append((str(result["top"]), float(result.get("confidence", 1.0))))
+    kept = [
+        (name, confidence)
+        for name, confidence in pairs
+        if (wanted is None or name in wanted) and np.isfinite(confidence) and confidence >= min_confidence
+    ]
+    if not kept:
+        return Selection(result, np.array([], dtype=object), np.array([], dtype=float), None)
+    names, confidences = zip(*kept)
+    return Selection(result, np.array(names, dtype=object), np.array(confidences, dtype=float), None)
+
+
+def non_finite_count(predictions: Predictions) -> int:
+    """Detections whose box or confidence is NaN/inf (the mapping leaves them out)."""
+    if not isinstance(predictions, sv.Detections) or len(predictions) == 0:
+        return 0
+    bad = ~np.isfinite(np.asarray(predictions.xyxy, dtype=float)).all(axis=1)
+    if predictions.confidence is not None:
+        bad |= ~np.isfinite(np.asarray(predictions.confidence, dtype=float))
+    return int(bad.sum())
+
+
+# ------------------------------------------------------------------------ small helpers
+def as_class_list(value: Any, field: str) -> Optional[List[str]]:
+    """A list of class names from a literal, a workflow value or a comma-separated string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return [str(item) for item in value]
+    raise ValueError(f"{field} must be a list of class names, got {type(value).__name__}")
+
+
+class _KeepUnknown(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render_template(template: str, values: Mapping[str, Any]) -> str:
+    """``str.format`` that leaves unknown ``{placeholders}`` as they are instead of raising,
+    so a typo in a template coming from a workflow input never stops the pipeline."""
+    try:
+        return string.Formatter().vformat(template, (), _KeepUnknown(values))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template
+
+
+def check_template(template: Optional[str], allowed: Sequence[str], field: str) -> Optional[str]:
+    """Manifest-time check of a literal template: names every unknown placeholder."""
+    if template is None or template.startswith("$"):
+        return template
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise ValueError(f"{field}: invalid template {template!r}: {error}") from None
+    unknown = sorted(name for name in names if name.split(".")[0].split("[")[0] not in allowed)
+    if unknown:
+        raise ValueError(f"{field}: unknown placeholder(s) {unknown}; use {sorted(allowed)}")
+    return template

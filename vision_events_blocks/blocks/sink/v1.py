@@ -1,0 +1,438 @@
+"""``vision_events/sink@v1``: hand an event to the process's sender and report at once."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Dict, List, Literal, Optional, Tuple, Type, Union
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from inference.core.workflows.execution_engine.entities.base import OutputDefinition
+from inference.core.workflows.execution_engine.entities.types import (
+    BOOLEAN_KIND,
+    DICTIONARY_KIND,
+    FLOAT_KIND,
+    INTEGER_KIND,
+    ROBOFLOW_SOLUTION_KIND,
+    STRING_KIND,
+    Selector,
+)
+from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
+
+from ...api.models import EVENT_TYPES, validate_custom_metadata
+from ...delivery import ImageAttachment, get_sender, resolve_block_outbox_dir
+from .. import common, throttle
+from ..common import ImageSelector, PredictionsSelector, TextInput
+from ..kinds import BuiltEvent, vision_event_kind
+
+BLOCK_TYPE = "vision_events/sink@v1"
+_COOLDOWN_NAMESPACE = "vision_events.blocks.sink_cooldown"
+
+SHORT_DESCRIPTION = "Deliver Vision Events reliably from a live pipeline without stalling it."
+
+LONG_DESCRIPTION = """
+Send a Vision Event (with the frame, the visualisation and the annotations) to the Roboflow
+Vision Events API — or to any server that speaks it — from inside a live video pipeline.
+
+## What to send
+
+- **From a builder block**: connect `event` to the output of *Vision Events Quality Check*,
+  *Safety Alert* or *Inventory Count*. When the builder has nothing to report for a frame its
+  event is empty and this sink is skipped for that frame.
+- **Directly**: leave `event` empty and set `event_type` plus `event_data` (wire field names
+  of the API, camelCase or snake_case): e.g. `custom` with `{"value": "door opened"}` or
+  `operator_feedback` with `{"relatedEventId": "$inputs.event_id", "feedback": "incorrect"}`
+  and a `comment`.
+
+`image` is the frame the annotations refer to; `output_image` (e.g. a visualisation) is the
+image shown first. `predictions` become the annotations when the event does not already
+carry its own (builders attach the detections they are about).
+
+## How it is delivered
+
+`run()` only validates and enqueues: the `event_id` output is known at once, even in
+fire-and-forget mode. A process-wide sender (one per API URL and key, shared by every sink
+and every HTTP request) encodes images on its own threads, uploads each image once, batches
+up to 100 events per request, retries network errors, 429 and 5xx with backoff honouring
+`Retry-After`, and keeps memory bounded. With `outbox_dir` (or `"auto"`) events are also
+written to a local SQLite outbox first, so they survive a crash, a restart or a day offline.
+Remaining events are flushed when the pipeline ends or the process exits.
+
+Set `fire_and_forget: false` to wait (at most `wait_timeout_seconds`) for the server's
+answer; `error_status` then reports e.g. an unknown use case.
+
+## Throttling
+
+Video runs at 30 fps; the same verdict every frame would be 30 events per second. The
+cooldown (`cooldown_seconds`, default 1) admits one event per *key* per cooldown, where the
+key is: destination + use case + stream + event type + the event's signature (quality
+result and reason, alert type and new violators, item count, custom value, ...). So a
+repeated identical event is throttled (`throttling_status: true`) while a *different* one —
+a fail after a pass, a new violator, a changed count — always goes through. The memory is
+process-wide, so it also throttles across HTTP requests. `0` disables it.
+
+## Context
+
+`stream_id` defaults to the frame's video identifier and the event's timestamp is the
+frame's capture time when the frame carries video metadata. `device_id`, `workflow_id`,
+`custom_metadata` (flat: string, number or boolean values) are attached as given.
+
+## Errors never stop the pipeline
+
+A missing API key, invalid event data or metadata, or a delivery error come back as
+`error_status: true` with a `message` naming the field; nothing is dropped silently (every
+outcome is counted in `vision_events_blocks.block_stats()` and the sender's
+`vision_events_blocks.stats()`).
+
+## Example
+
+```json
+{
+  "type": "vision_events/sink@v1",
+  "name": "send",
+  "event": "$steps.qc.event",
+  "use_case_id": "assembly-line-qa",
+  "image": "$inputs.image",
+  "output_image": "$steps.boxes.image",
+  "device_id": "line-3-cam",
+  "custom_metadata": {"line": "3", "shift": "$inputs.shift"},
+  "cooldown_seconds": 1
+}
+```
+
+Outputs: `error_status`, `throttling_status`, `message`, `event_id`.
+"""
+
+EventTypeInput = Optional[
+    Union[Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"], Selector(kind=[STRING_KIND])]
+]
+DIRECT_EVENT = {"event": {"values": [None], "required": False}}
+
+
+class SinkManifest(WorkflowBlockManifest):
+    model_config = ConfigDict(
+        json_schema_extra=common.block_schema_extra(
+            "Vision Events Sink", SHORT_DESCRIPTION, LONG_DESCRIPTION, "sink", priority=1
+        )
+    )
+    type: Literal["vision_events/sink@v1"]
+    use_case_id: Union[str, Selector(kind=[STRING_KIND, ROBOFLOW_SOLUTION_KIND])] = Field(
+        title="Use Case",
+        description="The Vision Events use case id the event belongs to.",
+        examples=["assembly-line-qa", "$inputs.use_case_id"],
+        json_schema_extra={"always_visible": True},
+    )
+    event: Optional[Selector(kind=[vision_event_kind()])] = Field(
+        default=None,
+        title="Event",
+        description="An event from a Vision Events builder block (quality check, safety alert, inventory count).",
+        examples=["$steps.qc.event"],
+        json_schema_extra={"always_visible": True},
+    )
+    event_type: EventTypeInput = Field(
+        default=None,
+        title="Event Type",
+        description="Without `event`: the type of event to send.",
+        examples=["custom", "operator_feedback"],
+        json_schema_extra={"relevant_for": DIRECT_EVENT},
+    )
+    event_data: Union[Selector(kind=[DICTIONARY_KIND]), Dict[str, Union[str, int, float, bool, Selector()]]] = Field(
+        default_factory=dict,
+        title="Event Data",
+        description="Without `event`: eventData for the type, e.g. {\"value\": \"door opened\"} or "
+        "{\"relatedEventId\": \"...\", \"feedback\": \"incorrect\"}.",
+        examples=[{"value": "door opened"}, {"relatedEventId": "$inputs.event_id", "feedback": "correct"}],
+        json_schema_extra={"relevant_for": DIRECT_EVENT},
+    )
+    comment: TextInput = Field(
+        default=None,
+        title="Comment",
+        description="Free-text note on the event (e.g. the operator's remark on feedback).",
+        examples=["part was mis-positioned"],
+    )
+    image: ImageSelector = Field(
+        default=None,
+        title="Input Image",
+        description="The frame; uploaded once and the annotations are drawn against it.",
+        examples=["$inputs.image"],
+        json_schema_extra={"always_visible": True},
+    )
+    output_image: ImageSelector = Field(
+        default=None,
+        title="Output Image",
+        description="A visualisation shown first in the dashboard.",
+        examples=["$steps.bounding_box_visualization.image"],
+    )
+    predictions: Optional[PredictionsSelector] = Field(
+        default=None,
+        title="Predictions",
+        description="Annotations for the image when the event does not carry its own.",
+        examples=["$steps.model.predictions"],
+    )
+    image_label: TextInput = Field(
+        default=None,
+        title="Image Label",
+        description="Label of the attached image (default: none).",
+        examples=["line-3 camera"],
+    )
+    device_id: TextInput = Field(
+        default=None, title="Device ID", description="Which device sent the event.", examples=["edge-box-7"]
+    )
+    stream_id: TextInput = Field(
+        default=None,
+        title="Stream ID",
+        description="Which stream/camera; default: the frame's video identifier.",
+        examples=["rtsp-cam-3", "$inputs.stream"],
+    )
+    workflow_id: TextInput = Field(
+        default=None, title="Workflow ID", description="Which workflow produced the event.", examples=["ppe-monitor"]
+    )
+    custom_metadata: Dict[str, Union[str, int, float, bool, Selector()]] = Field(
+        default_factory=dict,
+        title="Custom Metadata",
+        description="Flat metadata: keys [a-zA-Z0-9_ -] (at most 100 characters), string (<= 1000 characters), "
+        "number or boolean values.",
+        examples=[{"line": "3", "shift": "$inputs.shift"}],
+        json_schema_extra={"additional_section": True},
+    )
+    fire_and_forget: Union[bool, Selector(kind=[BOOLEAN_KIND])] = Field(
+        default=True,
+        title="Fire and Forget",
+        description="True: enqueue and return at once. False: wait for the server's answer (bounded).",
+        examples=[True, "$inputs.fire_and_forget"],
+    )
+    wait_timeout_seconds: Union[float, Selector(kind=[FLOAT_KIND, INTEGER_KIND])] = Field(
+        default=10.0,
+        title="Wait Timeout (s)",
+        description="With fire_and_forget false: the longest the step waits for the answer.",
+        examples=[10],
+        json_schema_extra={"relevant_for": {"fire_and_forget": {"values": [False], "required": True}}},
+    )
+    cooldown_seconds: Union[float, Selector(kind=[FLOAT_KIND, INTEGER_KIND])] = Field(
+        default=1.0,
+        title="Cooldown (s)",
+        description="A repeat of the same event (same stream, type and signature) is throttled for this long; 0 disables.",
+        examples=[1, 0],
+        json_schema_extra={"always_visible": True},
+    )
+    disable_sink: Union[bool, Selector(kind=[BOOLEAN_KIND])] = Field(
+        default=False,
+        title="Disable Sink",
+        description="If true nothing is sent.",
+        examples=[False, "$inputs.disable_vision_events"],
+    )
+    api_url: TextInput = Field(
+        default=None,
+        title="API URL",
+        description="Vision Events API base URL; default VISION_EVENTS_API_URL, else API_BASE_URL, else Roboflow.",
+        examples=["https://api.roboflow.com", "http://127.0.0.1:8787"],
+    )
+    outbox_dir: TextInput = Field(
+        default=None,
+        title="Durable Outbox",
+        description="Keep undelivered events on disk: a directory, or 'auto' for the default location. "
+        "Default: VISION_EVENTS_OUTBOX_DIR if set, else memory only.",
+        examples=["auto", "/var/lib/vision-events/outbox"],
+    )
+
+    @classmethod
+    def describe_outputs(cls) -> List[OutputDefinition]:
+        return [
+            OutputDefinition(name="error_status", kind=[BOOLEAN_KIND]),
+            OutputDefinition(name="throttling_status", kind=[BOOLEAN_KIND]),
+            OutputDefinition(name="message", kind=[STRING_KIND]),
+            OutputDefinition(name="event_id", kind=[STRING_KIND]),
+        ]
+
+    @classmethod
+    def get_execution_engine_compatibility(cls) -> Optional[str]:
+        return common.ENGINE_COMPATIBILITY
+
+
+class VisionEventsSinkBlockV1(WorkflowBlock):
+    """Decide, build the wire event, submit; report what happened. Never raises on bad data."""
+
+    def __init__(self, api_key: Optional[str], disable_sinks: bool = False) -> None:
+        self._api_key = api_key
+        self._disable_sinks = bool(disable_sinks)
+
+    @classmethod
+    def get_init_parameters(cls) -> List[str]:
+        return ["api_key", "disable_sinks"]
+
+    @classmethod
+    def get_manifest(cls) -> Type[WorkflowBlockManifest]:
+        return SinkManifest
+
+    def run(
+        self,
+        use_case_id: str,
+        event: Optional[BuiltEvent] = None,
+        event_type: Optional[str] = None,
+        event_data: Optional[Dict[str, Any]] = None,
+        comment: Optional[str] = None,
+        image: Any = None,
+        output_image: Any = None,
+        predictions: Any = None,
+        image_label: Optional[str] = None,
+        device_id: Optional[str] = None,
+        stream_id: Optional[str] = None,
+        workflow_id: Optional[str] = None,
+        custom_metadata: Optional[Dict[str, Any]] = None,
+        fire_and_forget: bool = True,
+        wait_timeout_seconds: float = 10.0,
+        cooldown_seconds: float = 1.0,
+        disable_sink: bool = False,
+        api_url: Optional[str] = None,
+        outbox_dir: Optional[str] = None,
+    ) -> BlockResult:
+        if self._disable_sinks or disable_sink:
+            throttle.count("disabled")
+            by = "workflow execution policy" if self._disable_sinks else "parameter `disable_sink`"
+            return _result(message=f"Sink was disabled by {by}")
+        try:
+            built = event if event is not None else _direct_event(event_type, event_data, comment)
+        except (ValueError, TypeError) as error:
+            return _error("invalid_event", f"invalid event: {_one_line(error)}")
+        frame = common.frame_context(image)
+        stream = _text(stream_id) or frame.stream_id
+        body, problem = _wire_event(built, use_case_id, frame, stream, device_id, workflow_id, custom_metadata, comment)
+        if problem:
+            return _error("invalid_event", problem)
+        key = (api_url or "", str(use_case_id), stream or "", built.event_type, built.signature or _signature(body))
+        cooldown = throttle.Cooldown(_COOLDOWN_NAMESPACE)
+        if not cooldown.admit(key, max(float(cooldown_seconds or 0.0), 0.0), frame.clock):
+            throttle.count("throttled")
+            return _result(throttling=True, message=f"throttled: the same {built.event_type} event was sent "
+                           f"less than {cooldown_seconds}s ago for this stream")
+        result = self._submit(body, built, image, output_image, predictions, image_label,
+                              api_url, outbox_dir, fire_and_forget, wait_timeout_seconds)
+        if not result["event_id"]:
+            cooldown.forget(key)  # nothing was queued: the next attempt must not be throttled
+        return result
+
+    def _submit(
+        self, body: Dict[str, Any], built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
+        image_label: Optional[str], api_url: Optional[str], outbox_dir: Optional[str],
+        fire_and_forget: bool, wait_timeout_seconds: float,
+    ) -> BlockResult:
+        notes: List[str] = []
+        annotations = built.predictions if built.predictions is not None else predictions
+        frame_array = _pixels(image)
+        if annotations is not None and frame_array is None:
+            notes.append("annotations left out: connect `image` (annotations are drawn on the input frame)")
+            annotations = None
+        skipped = common.non_finite_count(annotations)
+        if skipped:
+            notes.append(f"{skipped} detection(s) with NaN/inf box or confidence left out")
+        images = []
+        if frame_array is not None or output_image is not None:
+            images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=_text(image_label)))
+        try:
+            sender = get_sender(api_url=_text(api_url), api_key=self._api_key,
+                                outbox_dir=resolve_block_outbox_dir(_text(outbox_dir)))
+            event_id = sender.submit(body, images=images, predictions=annotations)
+        except (ValueError, TypeError) as error:
+            reason = "no_api_key" if "API key" in str(error) else "invalid_event"
+            return _error(reason, f"not sent: {_one_line(error)}")
+        except Exception as error:  # the pipeline must keep running whatever the sender says
+            return _error("sender_failed", f"not sent: {type(error).__name__}: {_one_line(error)}")
+        throttle.count("submitted")
+        if fire_and_forget:
+            return _result(event_id=event_id, error=bool(skipped),
+                           message="; ".join(["queued for delivery"] + notes))
+        outcome = sender.wait(event_id, timeout=max(float(wait_timeout_seconds or 0.0), 0.0))
+        if outcome.ok:
+            status = "delivered" if outcome.status == "sent" else "stored in the durable outbox, delivery continues"
+            return _result(event_id=event_id, error=bool(skipped), message="; ".join([status] + notes))
+        throttle.count(f"error:{outcome.status}")
+        detail = outcome.message or outcome.status
+        if outcome.status == "pending":
+            detail = f"no answer within {wait_timeout_seconds}s; delivery continues in the background"
+        return _result(event_id=event_id, error=True, message="; ".join([f"{outcome.status}: {detail}"] + notes))
+
+
+# ------------------------------------------------------------------------ building the event
+def _direct_event(event_type: Optional[str], event_data: Optional[Dict[str, Any]], comment: Optional[str]) -> BuiltEvent:
+    """A :class:`BuiltEvent` from ``event_type`` + ``event_data`` (no builder block)."""
+    if not event_type:
+        raise ValueError("connect `event` from a builder block, or set `event_type` (one of "
+                         f"{', '.join(EVENT_TYPES)}) and `event_data`")
+    if event_data is not None and not isinstance(event_data, dict):
+        raise ValueError(f"event_data must be an object, got {type(event_data).__name__}")
+    return BuiltEvent(event_type=str(event_type), event_data=dict(event_data or {}), comment=_text(comment))
+
+
+def _wire_event(
+    built: BuiltEvent, use_case_id: Any, frame: common.FrameContext, stream: Optional[str],
+    device_id: Optional[str], workflow_id: Optional[str], custom_metadata: Optional[Dict[str, Any]],
+    comment: Optional[str],
+) -> Tuple[Dict[str, Any], Optional[str]]:
+    """(wire dict, problem): the event with its identity fixed now, or a message naming the field."""
+    metadata = dict(built.custom_metadata)
+    metadata.update(custom_metadata or {})
+    try:
+        validate_custom_metadata(metadata, "custom_metadata")
+    except ValueError as error:
+        return {}, f"invalid custom_metadata: {error}"
+    body = {
+        "eventId": str(uuid.uuid4()),
+        "eventType": built.event_type,
+        "useCaseId": _text(use_case_id),
+        "timestamp": frame.timestamp,
+        "eventData": built.event_data,
+        "deviceId": _text(device_id),
+        "streamId": stream,
+        "workflowId": _text(workflow_id),
+        "customMetadata": metadata,
+        "comment": built.comment or _text(comment),
+    }
+    body = {key: value for key, value in body.items() if value is not None}
+    from ...api.models import VisionEvent
+
+    try:
+        VisionEvent.model_validate(body)
+    except ValidationError as error:
+        return {}, "invalid event: " + "; ".join(
+            f"{_field_name(err['loc'])}: {err['msg']}" for err in error.errors()
+        )
+    return body, None
+
+
+_FIELD_NAMES = {"useCaseId": "use_case_id", "deviceId": "device_id", "streamId": "stream_id",
+                "workflowId": "workflow_id", "eventData": "event_data", "customMetadata": "custom_metadata"}
+
+
+def _field_name(loc: Tuple[Any, ...]) -> str:
+    """The block field a pydantic error location refers to."""
+    if not loc:
+        return "event"
+    head = _FIELD_NAMES.get(str(loc[0]), str(loc[0]))
+    return ".".join([head, *(str(part) for part in loc[1:])])
+
+
+def _signature(body: Dict[str, Any]) -> str:
+    """For events without a builder signature: their event data and comment."""
+    return json.dumps([body.get("eventData"), body.get("comment")], sort_keys=True, default=str)
+
+
+# ------------------------------------------------------------------------ small helpers
+def _pixels(image: Any) -> Any:
+    return None if image is None else image.numpy_image
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None or value == "" else str(value)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _result(event_id: str = "", error: bool = False, throttling: bool = False, message: str = "") -> Dict[str, Any]:
+    return {"error_status": error, "throttling_status": throttling, "message": message, "event_id": event_id}
+
+
+def _error(reason: str, message: str) -> Dict[str, Any]:
+    throttle.count(f"error:{reason}")
+    return _result(error=True, message=message)

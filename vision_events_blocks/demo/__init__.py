@@ -1,0 +1,1 @@
+"""The pieces of ``vision-events demo``: synthetic clips, the runner, progress and the summary."""
