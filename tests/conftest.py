@@ -119,3 +119,32 @@ def delivered(local_server):
         return local_server.events(use_case_id)
 
     return fetch
+
+
+# ---------------------------------------------------------------- hosts (inference HTTP server, clips)
+@pytest.fixture(scope="session")
+def inference_http_server(local_server, tmp_path_factory):
+    """The real inference HTTP server (uvicorn subprocess, ~20 s to start) delivering to ``local_server``."""
+    from vision_events_blocks.testing.inference_server import InferenceHttpServer
+
+    with InferenceHttpServer(vision_events_api_url=local_server.url,
+                             workdir=tmp_path_factory.mktemp("inference-http")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def production_line_clip(tmp_path_factory):
+    """(path, truth) of a 120-frame synthetic conveyor clip (mp4v, 640x480): parts, one defect, one worker."""
+    from vision_events_blocks.demo import clips
+
+    frames, truth = clips.production_line(frames=120)
+    return clips.write_clip(tmp_path_factory.mktemp("clips") / "production_line.mp4", frames), truth
+
+
+@pytest.fixture(scope="session")
+def shelf_clip(tmp_path_factory):
+    """(path, truth) of a 90-frame synthetic shelf clip: 6 products, three taken away."""
+    from vision_events_blocks.demo import clips
+
+    frames, truth = clips.shelf(frames=90)
+    return clips.write_clip(tmp_path_factory.mktemp("clips") / "shelf.mp4", frames), truth

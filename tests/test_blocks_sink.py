@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
 
 import vision_events_blocks
@@ -206,3 +207,45 @@ def test_outcomes_are_counted(run_workflow, local_server, use_case_id, delivered
     assert after.get("submitted", 0) - before.get("submitted", 0) == 1
     assert after.get("throttled", 0) - before.get("throttled", 0) == 1
     assert len(delivered(use_case_id)) == 1
+
+
+def test_state_outlives_block_instances(execution_engine, local_server, use_case_id, delivered):
+    """The inference HTTP server builds new block instances for every request: throttling and
+    per-violator memory must still hold."""
+    import supervision as sv
+    from inference.core.workflows.execution_engine.entities.base import (
+        ImageParentMetadata,
+        VideoMetadata,
+        WorkflowImageData,
+    )
+
+    from vision_events_blocks.blocks.safety_alert.v1 import SafetyAlertEventBlockV1
+    from vision_events_blocks.blocks.sink.v1 import VisionEventsSinkBlockV1
+
+    violator = sv.Detections(xyxy=np.array([[10.0, 10.0, 40.0, 60.0]]), confidence=np.array([0.9]),
+                             class_id=np.array([0]), tracker_id=np.array([3]),
+                             data={"class_name": np.array(["no_hardhat"])})
+    start = recent()
+    outs = []
+    for n in range(3):  # one "request" each: fresh instances every time
+        image = WorkflowImageData(
+            parent_metadata=ImageParentMetadata(parent_id="request"), numpy_image=frame(n),
+            video_metadata=VideoMetadata(video_identifier=f"http-{use_case_id}", frame_number=n,
+                                         frame_timestamp=start + timedelta(seconds=n), fps=1))
+        built = SafetyAlertEventBlockV1().run(predictions=violator, alert_classes=["no_hardhat"], image=image)
+        sent = VisionEventsSinkBlockV1(api_key=local_server.api_key).run(
+            use_case_id=use_case_id, event_type="custom", event_data={"value": "ping"}, image=image,
+            api_url=local_server.url, cooldown_seconds=60)
+        outs.append((built["alert"], sent["throttling_status"]))
+    assert outs == [(True, False), (False, True), (False, True)]
+    assert len(delivered(use_case_id)) == 1
+
+
+def test_unexpected_input_is_reported_not_raised(run_workflow, local_server, use_case_id, delivered):
+    spec = workflow(None, sink(local_server, use_case_id, event_type="custom", event_data={"value": "x"},
+                               cooldown_seconds="$inputs.cooldown"),
+                    extra_inputs=[{"type": "WorkflowParameter", "name": "cooldown"}])
+    out = run_workflow(spec, {"image": frame(), "predictions": [detections()], "cooldown": "soon"})[0]["send"]
+    assert out["error_status"] is True and out["event_id"] == ""
+    assert "unexpected ValueError" in out["message"]
+    assert delivered(use_case_id) == []

@@ -430,6 +430,22 @@ def test_missing_key_fails_at_the_first_request_naming_the_env_vars(monkeypatch,
     assert local_server.request_log() == []
 
 
+@pytest.mark.parametrize("key", ["sécret-key", "sec ret", "sec\x00ret"])
+def test_an_unsendable_key_is_refused_without_showing_it(key):
+    with fake_client(lambda r: httpx.Response(200, json={"useCases": []}), key=key) as client:
+        with pytest.raises(errors.MissingApiKeyError, match="cannot be sent") as failure:
+            client.list_use_cases()
+    assert key not in str(failure.value) and repr(key)[1:-1] not in str(failure.value)
+
+
+def test_bad_url_in_the_environment_names_the_variable(monkeypatch):
+    monkeypatch.delenv("VISION_EVENTS_API_URL", raising=False)
+    monkeypatch.setenv("API_BASE_URL", "https://api.example/?api_key=s3cr3t")
+    with pytest.raises(ValueError, match="API_BASE_URL must not contain a query string") as failure:
+        VisionEventsClient(api_key="k")
+    assert "s3cr3t" not in str(failure.value)
+
+
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="timeout"):
         VisionEventsClient(api_key="k", timeout=0)
@@ -458,8 +474,8 @@ def test_timeouts_and_user_agent_defaults():
 # ------------------------------------------------------------------------------------------
 # Answers the real server never gives (a fake transport, only for these)
 # ------------------------------------------------------------------------------------------
-def fake_client(handler) -> VisionEventsClient:
-    return VisionEventsClient(api_key="k", api_url="http://fake.test", transport=httpx.MockTransport(handler))
+def fake_client(handler, key: str = "k") -> VisionEventsClient:
+    return VisionEventsClient(api_key=key, api_url="http://fake.test", transport=httpx.MockTransport(handler))
 
 
 def test_success_status_must_be_the_documented_one():

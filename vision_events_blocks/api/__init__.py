@@ -15,3 +15,5 @@ from .errors import (  # noqa: F401
 )
 from .models import *  # noqa: F401,F403
 from .secrets import ApiKey  # noqa: F401
+from .client import AsyncVisionEventsClient, VisionEventsClient  # noqa: F401,E402
+from .errors import MissingApiKeyError, UnexpectedResponseError  # noqa: F401,E402

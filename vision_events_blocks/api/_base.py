@@ -79,18 +79,20 @@ def resolve_api_url(api_url: Optional[str] = None) -> str:
     string or fragment (a key pasted into the URL would end up in every log line). The
     error message never repeats the URL, since the URL is what might hold a secret.
     """
-    candidates = [api_url] + [os.environ.get(name) for name in API_URL_ENV_VARS]
-    value = next((v.strip() for v in candidates if v is not None and v.strip()), DEFAULT_API_URL)
+    candidates = [("api_url", api_url)] + [(name, os.environ.get(name)) for name in API_URL_ENV_VARS]
+    source, value = next(
+        ((name, v.strip()) for name, v in candidates if v is not None and v.strip()), ("api_url", DEFAULT_API_URL)
+    )
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise ValueError("api_url is not a valid URL; expected e.g. https://api.roboflow.com") from None
+        raise ValueError(f"{source} is not a valid URL; expected e.g. https://api.roboflow.com") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError("api_url must be an http:// or https:// URL with a host, e.g. https://api.roboflow.com")
+        raise ValueError(f"{source} must be an http:// or https:// URL with a host, e.g. https://api.roboflow.com")
     if url.userinfo:
-        raise ValueError("api_url must not contain credentials (user:password@); pass the key as api_key")
+        raise ValueError(f"{source} must not contain credentials (user:password@); pass the key as api_key")
     if url.query or url.fragment or "?" in value or "#" in value:
-        raise ValueError("api_url must not contain a query string or fragment; pass the key as api_key")
+        raise ValueError(f"{source} must not contain a query string or fragment; pass the key as api_key")
     return value.rstrip("/")
 
 
@@ -281,7 +283,14 @@ class _BaseClient:
             raise MissingApiKeyError(
                 "no Roboflow API key: pass api_key=... (CLI: --api-key) or set ROBOFLOW_API_KEY (or API_KEY)"
             )
-        headers = {"Authorization": f"Bearer {self._api_key.reveal()}"}
+        key = self._api_key.reveal()
+        if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+            # httpx would fail with an encoding error, or h11 with one that quotes the header.
+            raise MissingApiKeyError(
+                "the API key contains spaces, control or non-ASCII characters and cannot be sent; "
+                "check the value of api_key / ROBOFLOW_API_KEY"
+            )
+        headers = {"Authorization": f"Bearer {key}"}
         return {
             "method": call.method,
             "url": self.api_url + call.path,

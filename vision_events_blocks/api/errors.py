@@ -3,7 +3,7 @@
 ::
 
     VisionEventsError
-    ├── MissingApiKeyError        no key configured (raised before any request is made)
+    ├── MissingApiKeyError        no usable key configured (raised before any request is made)
     ├── UnexpectedResponseError   a success status with a body we cannot read (retryable)
     ├── TransportError            network failure: connect refused, reset, DNS (retryable)
     │   └── RequestTimeout        no answer in time (retryable)
@@ -78,7 +78,8 @@ class VisionEventsError(Exception):
 
 
 class MissingApiKeyError(VisionEventsError):
-    """No API key was given and none is set in the environment; nothing was sent."""
+    """No usable API key: none given or set in the environment, or one that cannot travel in
+    an HTTP header (control or non-ASCII characters). Nothing was sent."""
 
 
 class UnexpectedResponseError(VisionEventsError):

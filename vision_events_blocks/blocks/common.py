@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import string
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import supervision as sv

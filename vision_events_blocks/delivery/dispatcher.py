@@ -372,7 +372,6 @@ class Sender:
         """Disk trouble: keep delivering this event from memory rather than losing it."""
         self._note_error(f"outbox write failed: {exc}")
         self._budget.unclaim(env)
-        self._counts["outbox_write_errors"] += 1
         self._to_upload(env)
 
     # ================================================================== durable replay
@@ -770,7 +769,7 @@ class Sender:
             stats["outbox_dir"] = str(self._outbox.directory)
             stats["outbox_events"] = self._outbox.rows
             stats["outbox_bytes"] = self._outbox.bytes
-            stats["outbox_write_errors"] = self._outbox.write_errors + counts["outbox_write_errors"]
+            stats["outbox_write_errors"] = self._outbox.write_errors
         stats["healthy"] = (failures < 3 and paused_for == 0.0
                             and stats["buffered_bytes"] < 0.9 * stats["max_buffer_bytes"])
         return stats

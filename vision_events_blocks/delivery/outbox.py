@@ -216,12 +216,14 @@ class Outbox:
                 ops.append(op)
             try:
                 stop = self._apply(ops)
-            except Exception:  # a disk error must not kill the writer: log and keep going
-                logger.exception("vision-events outbox: a group commit failed")
+            except Exception as exc:  # a disk error must not kill the writer: log and keep going
+                logger.warning("vision-events outbox: a group commit failed: %s", exc)
                 self.write_errors += 1
                 stop = any(o[0] == "stop" for o in ops)
                 for o in ops:
-                    if o[0] == "barrier":
+                    if o[0] == "insert" and o[1].state == ACTIVE:
+                        self._on_write_failed(o[1], exc)  # not on disk: delivered from memory instead
+                    elif o[0] == "barrier":
                         o[1].set()
             if stop:
                 return
@@ -261,9 +263,10 @@ class Outbox:
                         unlink.extend(s.file for s in env.slots if s.file)
                         evicted.append(env.event_id)
                         continue
+                    self._delete_rows([env.event_id], unlink)  # a resubmitted eventId replaces its row
                     evicted.extend(self._make_room(nbytes, unlink))
                     conn.execute(
-                        "INSERT OR REPLACE INTO events(event_id, body, specs, slots, nbytes, created_at, attempts)"
+                        "INSERT INTO events(event_id, body, specs, slots, nbytes, created_at, attempts)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (env.event_id, json.dumps(env.body), json.dumps(env.image_specs),
                          json.dumps([s.to_row() for s in env.slots]), nbytes, env.created_at, env.attempts))

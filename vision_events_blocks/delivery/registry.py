@@ -60,7 +60,7 @@ def get_sender(
         sender = Sender(url, key, SenderConfig.from_env(outbox_dir=directory, **config))
         sender.durable_refused += _durable_refused
         _senders[destination] = sender
-        _install_hooks(sender.config.shutdown_timeout_s)
+        _install_hooks()
         return sender
 
 
@@ -88,13 +88,14 @@ def stats_all() -> Dict[str, Dict[str, Any]]:
 
 
 def close_all(timeout: Optional[float] = None) -> bool:
-    """Close every sender within one shared deadline (exit, SIGTERM, tests)."""
-    if timeout is None:
-        timeout = float(os.environ.get("VISION_EVENTS_SHUTDOWN_TIMEOUT_S") or 5.0)
-    deadline = time.monotonic() + timeout
+    """Close every sender within one shared deadline (exit, SIGTERM, tests); by default the
+    longest ``shutdown_timeout_s`` (``VISION_EVENTS_SHUTDOWN_TIMEOUT_S``) among them."""
     with _lock:
         todo = list(_senders.values())
         _senders.clear()
+    if timeout is None:
+        timeout = max((s.config.shutdown_timeout_s for s in todo), default=0.0)
+    deadline = time.monotonic() + timeout
     ok = True
     for sender in todo:
         if sender._pid == os.getpid():
@@ -148,7 +149,7 @@ def _label(sender: Sender) -> str:
     return sender.label + (f" outbox:{sender.config.outbox_dir}" if sender.config.outbox_dir else "")
 
 
-def _install_hooks(timeout: float) -> None:
+def _install_hooks() -> None:
     """atexit always; SIGTERM only from the main thread and only over the default handler."""
     global _hooks_installed
     if _hooks_installed:

@@ -35,10 +35,19 @@ EVENT_COLUMNS = (
     "external_id", "result", "location", "item_count", "item_type", "alert_type", "severity",
     "feedback", "image_count", "has_warnings", "body",
 )
-# Columns with an index of their own (use_case_id, column, ts_us).
-INDEXED_COLUMNS = (
-    "event_type", "device_id", "stream_id", "workflow_id", "external_id", "result", "location",
-    "item_count", "item_type", "alert_type", "severity", "feedback", "image_count", "has_warnings",
+# Every filterable column has an index (use_case_id, column, ts_us) that also serves the
+# newest-first order. The optional ones are partial (NOT NULL): most events carry only two or
+# three eventData fields, and indexing the NULLs made ingestion three times slower.
+ALWAYS_SET_COLUMNS = ("event_type", "image_count")
+OPTIONAL_COLUMNS = (
+    "device_id", "stream_id", "workflow_id", "external_id", "result", "location",
+    "item_count", "item_type", "alert_type", "severity", "feedback",
+)
+_INDEXES = "".join(
+    [f"CREATE INDEX IF NOT EXISTS events_{c} ON events (use_case_id, {c}, ts_us);" for c in ALWAYS_SET_COLUMNS]
+    + [f"CREATE INDEX IF NOT EXISTS events_{c} ON events (use_case_id, {c}, ts_us) WHERE {c} IS NOT NULL;"
+       for c in OPTIONAL_COLUMNS]
+    + ["CREATE INDEX IF NOT EXISTS events_warned ON events (use_case_id, ts_us) WHERE has_warnings = 1;"]
 )
 
 SCHEMA = f"""
@@ -64,7 +73,7 @@ CREATE TABLE IF NOT EXISTS events (
     received_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_page ON events (use_case_id, ts_us, event_id);
-{"".join(f"CREATE INDEX IF NOT EXISTS events_{c} ON events (use_case_id, {c}, ts_us);" for c in INDEXED_COLUMNS)}
+{_INDEXES}
 CREATE TABLE IF NOT EXISTS event_classes (
     event_pk INTEGER NOT NULL,
     class    TEXT NOT NULL,

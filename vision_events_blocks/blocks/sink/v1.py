@@ -1,9 +1,11 @@
 """``vision_events/sink@v1``: hand an event to the process's sender and report at once."""
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import uuid
-from typing import Any, Dict, List, Literal, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Type, Union
 
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -26,6 +28,7 @@ from ..common import ImageSelector, PredictionsSelector, TextInput
 from ..kinds import BuiltEvent, vision_event_kind
 
 BLOCK_TYPE = "vision_events/sink@v1"
+logger = logging.getLogger("vision_events_blocks.blocks")
 _COOLDOWN_NAMESPACE = "vision_events.blocks.sink_cooldown"
 
 SHORT_DESCRIPTION = "Deliver Vision Events reliably from a live pipeline without stalling it."
@@ -106,7 +109,6 @@ Outputs: `error_status`, `throttling_status`, `message`, `event_id`.
 EventTypeInput = Optional[
     Union[Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"], Selector(kind=[STRING_KIND])]
 ]
-DIRECT_EVENT = {"event": {"values": [None], "required": False}}
 
 
 class SinkManifest(WorkflowBlockManifest):
@@ -134,7 +136,6 @@ class SinkManifest(WorkflowBlockManifest):
         title="Event Type",
         description="Without `event`: the type of event to send.",
         examples=["custom", "operator_feedback"],
-        json_schema_extra={"relevant_for": DIRECT_EVENT},
     )
     event_data: Union[Selector(kind=[DICTIONARY_KIND]), Dict[str, Union[str, int, float, bool, Selector()]]] = Field(
         default_factory=dict,
@@ -142,7 +143,6 @@ class SinkManifest(WorkflowBlockManifest):
         description="Without `event`: eventData for the type, e.g. {\"value\": \"door opened\"} or "
         "{\"relatedEventId\": \"...\", \"feedback\": \"incorrect\"}.",
         examples=[{"value": "door opened"}, {"relatedEventId": "$inputs.event_id", "feedback": "correct"}],
-        json_schema_extra={"relevant_for": DIRECT_EVENT},
     )
     comment: TextInput = Field(
         default=None,
@@ -249,12 +249,28 @@ class SinkManifest(WorkflowBlockManifest):
         return common.ENGINE_COMPATIBILITY
 
 
+def _reported_not_raised(run: Callable[..., BlockResult]) -> Callable[..., BlockResult]:
+    """A sink must never stop the pipeline: an unexpected error becomes ``error_status``,
+    is counted (``error:internal``) and logged with its traceback."""
+
+    @functools.wraps(run)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> BlockResult:
+        try:
+            return run(self, *args, **kwargs)
+        except Exception as error:
+            logger.exception("vision-events sink failed unexpectedly")
+            return _error("internal", f"not sent: unexpected {type(error).__name__}: {_one_line(error)}")
+
+    return guarded
+
+
 class VisionEventsSinkBlockV1(WorkflowBlock):
     """Decide, build the wire event, submit; report what happened. Never raises on bad data."""
 
     def __init__(self, api_key: Optional[str], disable_sinks: bool = False) -> None:
         self._api_key = api_key
         self._disable_sinks = bool(disable_sinks)
+        self._senders: Dict[Tuple[Optional[str], Optional[str]], Any] = {}
 
     @classmethod
     def get_init_parameters(cls) -> List[str]:
@@ -264,6 +280,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
     def get_manifest(cls) -> Type[WorkflowBlockManifest]:
         return SinkManifest
 
+    @_reported_not_raised
     def run(
         self,
         use_case_id: str,
@@ -329,8 +346,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         if frame_array is not None or output_image is not None:
             images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=_text(image_label)))
         try:
-            sender = get_sender(api_url=_text(api_url), api_key=self._api_key,
-                                outbox_dir=resolve_block_outbox_dir(_text(outbox_dir)))
+            sender = self._sender(_text(api_url), _text(outbox_dir))
             event_id = sender.submit(body, images=images, predictions=annotations)
         except (ValueError, TypeError) as error:
             reason = "no_api_key" if "API key" in str(error) else "invalid_event"
@@ -350,6 +366,15 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         if outcome.status == "pending":
             detail = f"no answer within {wait_timeout_seconds}s; delivery continues in the background"
         return _result(event_id=event_id, error=True, message="; ".join([f"{outcome.status}: {detail}"] + notes))
+
+    def _sender(self, api_url: Optional[str], outbox_dir: Optional[str]) -> Any:
+        """The process-wide sender for this destination, remembered by this instance (a
+        registry look-up parses the URL and hashes the key: not on every frame)."""
+        sender = self._senders.get((api_url, outbox_dir))
+        if sender is None or sender.closed:
+            sender = get_sender(api_url=api_url, api_key=self._api_key, outbox_dir=resolve_block_outbox_dir(outbox_dir))
+            self._senders[(api_url, outbox_dir)] = sender
+        return sender
 
 
 # ------------------------------------------------------------------------ building the event
