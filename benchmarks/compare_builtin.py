@@ -23,6 +23,7 @@ and ``.png`` into ``--out``. Exit code 0 even when a target is missed (the table
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -38,7 +39,7 @@ from _compare import report  # noqa: E402
 from _compare.runner import FULL, QUICK, Scenarios, Worker, WorkerError, make_video  # noqa: E402
 from _compare.workloads import BUILTIN, OURS, SIDES  # noqa: E402
 
-SCENARIOS = ("hot_path", "throughput", "faults_5xx", "outage", "memory", "pipeline_end")
+SCENARIOS = ("hot_path", "throughput", "throughput_wan", "faults_5xx", "outage", "memory", "pipeline_end")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -47,13 +48,17 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke check, < 2 minutes)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for the JSON and PNG results")
     parser.add_argument("--sides", default=",".join(SIDES), help="comma-separated: builtin,ours")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}")
+    parser.add_argument("--scenarios", default=None,
+                        help=f"comma-separated subset of {SCENARIOS} (default: all; --quick skips throughput_wan)")
     parser.add_argument("--memory-modes", default=None,
                         help="server-down flavours for the memory scenario: refused, blackhole "
                              "(default: blackhole with --quick, both otherwise)")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="do not measure: re-render the table and chart from a saved results JSON")
     args = parser.parse_args(argv)
     args.sides = [s for s in args.sides.split(",") if s]
-    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    default_scenarios = [s for s in SCENARIOS if not (args.quick and s == "throughput_wan")]
+    args.scenarios = [s for s in args.scenarios.split(",") if s] if args.scenarios else default_scenarios
     default_modes = "blackhole" if args.quick else "refused,blackhole"
     args.memory_modes = [m for m in (args.memory_modes or default_modes).split(",") if m]
     for value, allowed, what in ((args.sides, SIDES, "side"), (args.scenarios, SCENARIOS, "scenario"),
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     workers: Dict[str, Worker] = {}
     end_workers: Dict[str, Worker] = {}
     started = time.monotonic()
+    load_before = os.getloadavg()
     try:
         with LocalServer(data_dir=scratch / "server", faults=True) as server:
             log(f"local server at {server.url}; profile {profile.name}; sides {args.sides}")
@@ -93,8 +99,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 worker.wait_for("event", "ready", timeout=600)
             log(f"workers ready after {time.monotonic() - started:.0f}s")
             scenarios = Scenarios(server, workers, profile, log)
-            plan = [(name, getattr(scenarios, name)) for name in ("hot_path", "throughput", "faults_5xx", "outage")
-                    if name in args.scenarios]
+            measures = {"hot_path": scenarios.hot_path, "throughput": scenarios.throughput,
+                        "throughput_wan": lambda: scenarios.throughput(latency_ms=profile.wan_latency_ms),
+                        "faults_5xx": scenarios.faults_5xx, "outage": scenarios.outage}
+            plan = [(name, measure) for name, measure in measures.items() if name in args.scenarios]
             if "memory" in args.scenarios:
                 plan += [(f"memory_{mode}", lambda mode=mode: scenarios.memory(mode)) for mode in args.memory_modes]
             for name, measure in plan:
@@ -125,13 +133,19 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return {
         "profile": profile.__dict__, "sides": args.sides, "results": results, "errors": errors,
         "seconds": time.monotonic() - started,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    # the CPU is shared: a high load average explains noisy timings
+                    "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]},
     }
 
 
 def main(argv: List[str] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    payload = run(args)
+    if args.from_json:
+        payload = json.loads(args.from_json.read_text())
+        args.quick = payload["profile"]["name"] == "quick"
+    else:
+        payload = run(args)
     cap_mb = payload["profile"]["buffer_cap_mb"]
     rows = report.table_rows(payload["results"], cap_mb)
     payload["table"] = rows

@@ -269,3 +269,16 @@ def test_segmentation_and_keypoints_become_annotations(run_workflow, local_serve
     person = only_image(events[kp_id])["keypoints"][0]
     assert person["class"] == "person"
     assert [(k["id"], k["x"], k["y"]) for k in person["keypoints"]] == [(0, 45, 50), (1, 55, 70)]
+
+
+def test_stream_id_field_separates_still_image_cameras(run_workflow, local_server, use_case_id, delivered):
+    """Over HTTP frames carry no video metadata: `stream_id` keeps one memory per camera."""
+    spec = workflow({"type": SAFETY, "predictions": "$inputs.predictions", "alert_classes": ["no_hardhat"],
+                     "stream_id": "$inputs.camera"},
+                    sink(local_server, use_case_id, event="$steps.build.event", stream_id="$inputs.camera"),
+                    extra_inputs=[{"type": "WorkflowParameter", "name": "camera"}])
+    alerts = [run_workflow(spec, {"image": frame(), "predictions": [detections(box("no_hardhat"))],
+                                  "camera": f"{use_case_id}-{cam}"})[0]["build"]["alert"]
+              for cam in ("north", "south", "north")]
+    assert alerts == [True, True, False]
+    assert sorted(e["streamId"] for e in delivered(use_case_id)) == [f"{use_case_id}-north", f"{use_case_id}-south"]

@@ -241,11 +241,13 @@ def test_state_outlives_block_instances(execution_engine, local_server, use_case
     assert len(delivered(use_case_id)) == 1
 
 
-def test_unexpected_input_is_reported_not_raised(run_workflow, local_server, use_case_id, delivered):
-    spec = workflow(None, sink(local_server, use_case_id, event_type="custom", event_data={"value": "x"},
-                               cooldown_seconds="$inputs.cooldown"),
-                    extra_inputs=[{"type": "WorkflowParameter", "name": "cooldown"}])
-    out = run_workflow(spec, {"image": frame(), "predictions": [detections()], "cooldown": "soon"})[0]["send"]
+def test_unexpected_input_is_reported_not_raised(execution_engine, local_server, use_case_id, delivered):
+    """The engine checks input kinds, so call the block directly with a value it would refuse."""
+    from vision_events_blocks.blocks.sink.v1 import VisionEventsSinkBlockV1
+
+    out = VisionEventsSinkBlockV1(api_key=local_server.api_key).run(
+        use_case_id=use_case_id, event_type="custom", event_data={"value": "x"}, api_url=local_server.url,
+        cooldown_seconds="soon")
     assert out["error_status"] is True and out["event_id"] == ""
     assert "unexpected ValueError" in out["message"]
     assert delivered(use_case_id) == []

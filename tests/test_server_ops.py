@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 
 import httpx
@@ -212,3 +211,66 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> None:
             pass
         threading.Event().wait(0.05)
     raise AssertionError("server did not become healthy")
+
+
+def test_crash_answers_a_generic_500_envelope(tmp_path):
+    """An unexpected exception becomes {"error": "Internal server error"}: no traceback, no details."""
+    from fastapi.testclient import TestClient
+
+    from vision_events_blocks.server.app import ServerConfig, create_app
+    from vision_events_blocks.server.auth import parse_key_spec
+
+    app = create_app(ServerConfig(data_dir=tmp_path, api_keys=[parse_key_spec("k")]))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app.state.store.list_use_cases = broken
+    with TestClient(app, raise_server_exceptions=False) as http:
+        response = http.get("/vision-events/use-cases", headers={"Authorization": "Bearer k"})
+    assert error_of(response, 500) == "Internal server error"
+
+
+def test_server_exits_when_its_parent_dies(tmp_path):
+    """A killed test run leaves no server behind."""
+    import psutil
+
+    script = (
+        "import os, sys\n"
+        "from vision_events_blocks.server.testing import LocalServer\n"
+        "server = LocalServer(data_dir=sys.argv[1]).start()\n"
+        "print(server._process.pid, flush=True)\n"
+        "os._exit(0)\n"  # no cleanup: like a SIGKILLed pytest
+    )
+    output = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    try:
+        server = psutil.Process(int(output.stdout.strip()))
+    except psutil.NoSuchProcess:
+        return  # already gone
+    try:
+        server.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        server.kill()
+        raise AssertionError("the orphaned server kept running")
+
+
+def test_retention_purges_expired_events_at_start(tmp_path):
+    """Events older than lookbackDays are accepted (inside the 1-year window), never returned,
+    and deleted from the database when the server starts (and hourly)."""
+    import sqlite3
+    from datetime import timedelta
+
+    with LocalServer(data_dir=tmp_path, lookback_days=3) as server:
+        use_case = server.create_use_case("retention")
+        old = make_event(use_case, ago=timedelta(days=5), customMetadata={"gone": 1})
+        fresh = make_event(use_case, ago=timedelta(days=2))
+        with VisionEventsClient(api_key=server.api_key, api_url=server.url) as client:
+            assert client.create_events([old, fresh]).created == 2
+            page = client.query(use_case_id=use_case)
+            assert [e.event_id for e in page.events] == [fresh["eventId"]] and page.lookback_days == 3
+            assert "gone" not in client.get_custom_metadata_schema(use_case).fields
+        server.restart()
+        with sqlite3.connect(tmp_path / "vision-events.sqlite3") as db:
+            stored = {r[0] for r in db.execute("SELECT event_id FROM events")}
+            orphans = db.execute("SELECT count(*) FROM event_metadata WHERE event_pk NOT IN (SELECT pk FROM events)").fetchone()[0]
+        assert stored == {fresh["eventId"]} and orphans == 0

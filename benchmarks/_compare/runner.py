@@ -44,9 +44,11 @@ class Profile:
     video_frames: int
     drain_timeout_s: float
     buffer_cap_mb: int = 64
+    wan_latency_ms: int = 50
     fault_images: str = "one_720p"
     memory_images: str = "two_1080p"
     memory_fps: float = 30.0
+    memory_ceiling_mb: float = 4096  # a side growing past this stops streaming (shared 24 GB machine)
     hot_fps: float = 30.0
     hot_detections: int = 50
 
@@ -54,7 +56,7 @@ class Profile:
 QUICK = Profile(
     name="quick", hot_frames=90, burst_events={"no_images": 300, "one_720p": 60, "two_1080p": 30},
     fault_fps=10, fault_seconds=5, outage_stream_seconds=9, outage_start_s=2, outage_seconds=4,
-    memory_seconds=10, video_frames=90, drain_timeout_s=40,
+    memory_seconds=10, video_frames=90, drain_timeout_s=40, memory_ceiling_mb=2048,
 )
 FULL = Profile(
     name="full", hot_frames=600, burst_events={"no_images": 2000, "one_720p": 300, "two_1080p": 120},
@@ -240,7 +242,9 @@ class Scenarios:
         return out
 
     # 2 + 5 --------------------------------------------------------------------------------
-    def throughput(self) -> Dict[str, Any]:
+    def throughput(self, latency_ms: int = 0) -> Dict[str, Any]:
+        """Bursts per image workload, one side at a time; ``latency_ms`` is added by the server
+        to every API request (a WAN round trip) while the burst is delivered."""
         p = self.profile
         out: Dict[str, Any] = {}
         for images, events in p.burst_events.items():
@@ -248,28 +252,39 @@ class Scenarios:
             for side, worker in self._sequential():
                 use_case = self._use_case(f"burst-{images}", side)
                 self.server.clear_request_log()
-                reply = worker.request("burst", timeout=p.drain_timeout_s + 120, use_case_id=use_case,
-                                       images=images, events=events, drain_timeout=p.drain_timeout_s)
-                requests = [r for r in self.server.request_log()
-                            if r["method"] == "POST" and r["path"] in WRITE_PATHS]
-                stored = len(stored_ids(self.server, use_case))
-                ok_writes = [r["time"] for r in requests
-                             if r["path"] != "/vision-events/upload" and 200 <= r["status"] < 300]
-                t_last_stored = max(ok_writes) if ok_writes else reply["t_drained"]
-                seconds = max(1e-6, t_last_stored - reply["t_first"])
-                out[images][side] = {
-                    "submitted": events, "accepted": reply["outcomes"]["accepted"], "stored": stored,
-                    "seconds": seconds, "events_per_s": stored / seconds,
-                    "submit_seconds": reply["t_last_submit"] - reply["t_first"],
-                    "requests": len(requests), "connections": len({r["connectionId"] for r in requests}),
-                    "requests_per_event": len(requests) / stored if stored else float("nan"),
-                    "connections_per_event": len({r["connectionId"] for r in requests}) / stored if stored else float("nan"),
-                    "drained": reply["drained"],
-                }
+                if latency_ms:
+                    self.server.set_faults(latency_ms=latency_ms)
+                try:
+                    reply = worker.request("burst", timeout=p.drain_timeout_s + 120, use_case_id=use_case,
+                                           images=images, events=events, drain_timeout=p.drain_timeout_s)
+                finally:
+                    if latency_ms:
+                        self.server.set_faults()
+                out[images][side] = self._burst_figures(reply, use_case, events)
                 r = out[images][side]
-                self.log(f"  throughput {images} {side}: {r['stored']}/{events} stored, {r['events_per_s']:.1f} ev/s, "
-                         f"{r['requests_per_event']:.2f} req/ev, {r['connections_per_event']:.2f} conn/ev")
+                self.log(f"  throughput {images} {side} (+{latency_ms} ms): {r['stored']}/{events} stored, "
+                         f"{r['events_per_s']:.1f} ev/s, {r['requests_per_event']:.2f} req/ev, "
+                         f"{r['connections_per_event']:.2f} conn/ev")
         return out
+
+    def _burst_figures(self, reply: Dict[str, Any], use_case: str, events: int) -> Dict[str, Any]:
+        """Delivered rate from the server's own clock: first submit -> last successful event write."""
+        requests = [r for r in self.server.request_log() if r["method"] == "POST" and r["path"] in WRITE_PATHS]
+        stored = len(stored_ids(self.server, use_case))
+        ok_writes = [r["time"] for r in requests if r["path"] != "/vision-events/upload" and 200 <= r["status"] < 300]
+        t_last_stored = max(ok_writes) if ok_writes else reply["t_drained"]
+        seconds = max(1e-6, t_last_stored - reply["t_first"])
+        connections = len({r["connectionId"] for r in requests})
+        return {
+            "submitted": events, "accepted": reply["outcomes"]["accepted"], "stored": stored,
+            "seconds": seconds, "events_per_s": stored / seconds,
+            "submit_seconds": reply["t_last_submit"] - reply["t_first"],
+            "sink_run_us_mean": reply["sink_run_us_mean"],
+            "requests": len(requests), "connections": connections,
+            "requests_per_event": len(requests) / stored if stored else float("nan"),
+            "connections_per_event": connections / stored if stored else float("nan"),
+            "drained": reply["drained"],
+        }
 
     # 3 ------------------------------------------------------------------------------------
     def _stream_and_count(self, label: str, images: str, fps: float, seconds: float,
@@ -339,7 +354,7 @@ class Scenarios:
         try:
             for side, worker in self.workers.items():
                 worker.send("stream", use_case_id=use_cases[side], images=p.memory_images,
-                            fps=p.memory_fps, seconds=p.memory_seconds)
+                            fps=p.memory_fps, seconds=p.memory_seconds, rss_ceiling_mb=p.memory_ceiling_mb)
             replies = both(self.workers, lambda w: w.wait_for("reply", "stream", timeout=p.memory_seconds * 6 + 60))
         finally:
             if hole is not None:
@@ -350,11 +365,14 @@ class Scenarios:
             memory = reply["memory"]
             out[side] = {
                 "mode": mode, "frames": reply["frames"], "accepted": reply["outcomes"]["accepted"],
+                "streamed_seconds": reply["streamed_seconds"], "stopped_at_ceiling": reply["stopped_at_ceiling"],
                 "late_frames": reply["late_frames"], "baseline_mb": memory["baseline_mb"],
                 "peak_mb": memory["peak_mb"], "growth_mb": memory["peak_mb"] - memory["baseline_mb"],
                 "series": memory["series"], "stats": reply.get("stats"), "pool_pending": reply.get("pool_pending"),
             }
-            self.log(f"  memory ({mode}) {side}: +{out[side]['growth_mb']:.0f} MB over {memory['baseline_mb']:.0f} MB")
+            ceiling = f" (stopped at the {p.memory_ceiling_mb:.0f} MB safety ceiling)" if reply["stopped_at_ceiling"] else ""
+            self.log(f"  memory ({mode}) {side}: +{out[side]['growth_mb']:.0f} MB over {memory['baseline_mb']:.0f} MB "
+                     f"after {reply['streamed_seconds']:.0f}s{ceiling}")
         return out
 
     # 3c -----------------------------------------------------------------------------------

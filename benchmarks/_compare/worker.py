@@ -85,6 +85,9 @@ class MemorySampler:
             self.samples.append((time.monotonic() - self._start, self._process.memory_info().rss))
             self._stop.wait(self._interval)
 
+    def latest_growth(self) -> int:
+        return self.samples[-1][1] - self.baseline if self.samples else 0
+
     def summary(self, max_points: int = 200) -> Dict[str, Any]:
         step = max(1, len(self.samples) // max_points)
         mb = 1024 * 1024
@@ -209,34 +212,47 @@ def cmd_burst(side: Side, use_case_id: str, images: str, events: int, drain_time
     """Submit ``events`` as fast as the engine runs, then wait until all are acknowledged."""
     engine = side.engine(use_case_id, images)
     outcomes = {"accepted": 0, "error": 0, "throttled": 0}
+    side.run_times_ns.clear()
     t_first = time.time()
     for _ in range(events):
         count_outcomes(engine.run(runtime_parameters=workloads.runtime_inputs(images, side.frames, None)), outcomes)
     t_last_submit = time.time()
+    sink_run_us_mean = sum(side.run_times_ns) / max(1, len(side.run_times_ns)) / 1000.0
     drained = side.drain(drain_timeout)
-    return {"t_first": t_first, "t_last_submit": t_last_submit, "outcomes": outcomes, **drained}
+    return {"t_first": t_first, "t_last_submit": t_last_submit, "outcomes": outcomes,
+            "sink_run_us_mean": sink_run_us_mean, **drained}
 
 
 def cmd_stream(side: Side, use_case_id: str, images: str, fps: float, seconds: float,
-               emit: Callable[[Dict[str, Any]], None]) -> Dict[str, Any]:
-    """A camera: one event per frame at ``fps`` for ``seconds``, RSS sampled throughout."""
+               emit: Callable[[Dict[str, Any]], None], rss_ceiling_mb: Optional[float] = None) -> Dict[str, Any]:
+    """A camera: one event per frame at ``fps`` for ``seconds``, RSS sampled throughout.
+
+    ``rss_ceiling_mb`` (growth over the start) ends the stream early, so that a side whose
+    memory grows without bound cannot take the shared machine down with it.
+    """
     engine = side.engine(use_case_id, images)
     outcomes = {"accepted": 0, "error": 0, "throttled": 0}
     frames = int(round(fps * seconds))
     period = 1.0 / fps
     late_frames = 0
+    streamed = 0
+    ceiling = None if rss_ceiling_mb is None else rss_ceiling_mb * 1024 * 1024
     with MemorySampler() as memory:
         emit({"event": "streaming", "t": time.time()})
-        next_frame = time.monotonic()
-        for _ in range(frames):
+        started = next_frame = time.monotonic()
+        for streamed in range(1, frames + 1):
             count_outcomes(engine.run(runtime_parameters=workloads.runtime_inputs(images, side.frames, None)), outcomes)
+            if ceiling is not None and memory.latest_growth() > ceiling:
+                break
             next_frame += period
             delay = next_frame - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             else:
                 late_frames += 1
-    return {"outcomes": outcomes, "frames": frames, "late_frames": late_frames,
+        streamed_seconds = time.monotonic() - started
+    return {"outcomes": outcomes, "frames": streamed, "late_frames": late_frames,
+            "streamed_seconds": streamed_seconds, "stopped_at_ceiling": streamed < frames,
             "memory": memory.summary(), "stats": side.delivery_stats(),
             "pool_pending": side.pool.pending if side.side == BUILTIN else None}
 

@@ -96,6 +96,17 @@ FRAME_IMAGE_PURPOSE = (
 )
 
 
+def stream_id_field() -> Any:
+    return Field(
+        default=None,
+        title="Stream ID",
+        description="Whose memory to use (one per camera); default: the video identifier of `image`. "
+        "Set it (e.g. `$inputs.camera`) when still images from several cameras reach the same workflow "
+        "over HTTP, where frames carry no video metadata.",
+        examples=["$inputs.camera", "dock-b"],
+    )
+
+
 def min_confidence_field() -> Any:
     return Field(
         default=0.0,
@@ -225,7 +236,8 @@ def _empty_selection(predictions: Predictions) -> Selection:
 def _select_detections(detections: sv.Detections, wanted: Optional[set], min_confidence: float) -> Selection:
     from ..mapping import filter_detections
 
-    selected = filter_detections(detections, classes=wanted, min_confidence=min_confidence)
+    classes = None if wanted is None else sorted(wanted)
+    selected = filter_detections(detections, classes=classes, min_confidence=min_confidence)
     names = row_class_names(selected)
     confidences = (
         np.ones(len(selected)) if selected.confidence is None else np.asarray(selected.confidence, dtype=float)

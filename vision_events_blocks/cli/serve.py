@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -28,6 +31,21 @@ def development_key(data_dir: Path) -> str:
         path.write_text(f"dev-{secrets.token_urlsafe(24)}\n")
         os.chmod(path, 0o600)
     return path.read_text().strip()
+
+
+def exit_with_parent() -> None:
+    """Stop (SIGTERM to ourselves) once the process named by $VISION_EVENTS_SERVER_PARENT_PID
+    is gone, so a test run that is killed never leaves servers behind (set by LocalServer)."""
+    parent = os.environ.get("VISION_EVENTS_SERVER_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _rate(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -83,6 +101,7 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     config = ServerConfig(data_dir=data_dir, api_keys=specs, lookback_days=lookback_days,
                           enable_admin=enable_faults, faults=faults)
     app = create_app(config)
+    exit_with_parent()
     click.echo(f"Vision Events server on http://{host}:{port} (data: {data_dir}, keys: {len(specs)}, "
                f"lookback: {lookback_days} days{', admin/faults enabled' if enable_faults else ''})", err=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")

@@ -1,11 +1,11 @@
-"""Public types of the delivery layer (contract).
+"""Public types of the delivery layer: attachments, drop reasons, outcomes, errors.
 
-CONTRACT STUB: field names are fixed; implementations live in sibling modules.
+These names are the contract the blocks, tests and benchmarks are written against.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 import numpy as np
 

@@ -64,7 +64,8 @@ class Envelope:
     attempts: int = 0
     nbytes: int = 0  # what the budget currently counts for it
     ready_at: float = 0.0  # monotonic time it became ready to batch
-    body_size: int = 0  # JSON size estimate, for the batch bytes cap
+    body_size: int = 0  # JSON size, for the batch bytes cap and the budget
+    wire_json: Optional[bytes] = None  # the event as sent, serialised once when it is ready
 
     @property
     def needs_upload(self) -> bool:

@@ -22,6 +22,7 @@ and the rest are delivered.
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
@@ -46,6 +47,7 @@ from .buffer import ACTIVE, DONE, DROPPED, SPILLED, ByteBudget, Envelope, ImageS
 from .config import SenderConfig
 from .outbox import Outbox
 from .retry import Backoff, Verdict, classify, rate_limit_wait
+from .transport import SenderClient
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
@@ -115,7 +117,7 @@ class Sender:
         self._flushing = 0
         self._encode_queue: "queue.Queue[Optional[Envelope]]" = queue.Queue()
         self._work_queue: "queue.Queue[Optional[tuple]]" = queue.Queue()
-        self._client = self._injected_client or VisionEventsClient(
+        self._client = self._injected_client or SenderClient(
             api_key=self._api_key, api_url=self.api_url,
             timeout=cfg.request_timeout_s, max_connections=cfg.upload_threads + 1)
         self._outbox: Optional[Outbox] = None
@@ -174,8 +176,6 @@ class Sender:
         try:
             self._start()
         except api.OutboxLockedError:
-            import dataclasses
-
             logger.warning("vision-events: forked child cannot own the outbox %s; using memory mode", outbox_dir)
             self.durable_refused += 1
             self.config = dataclasses.replace(self.config, outbox_dir=None)
@@ -342,10 +342,12 @@ class Sender:
         had_images = bool(env.attachments)
         env.attachments = None
         env.predictions = None
-        wire = env.wire_event(placeholder="pending-upload")
         if had_images:  # the body alone was validated at submit; the added images are checked here
+            wire = env.wire_event(placeholder="pending-upload")
             VisionEvent.model_validate(wire)  # annotations past the limits fail here, not at the server
-        env.body_size = len(json.dumps(wire, separators=(",", ":")))
+            env.body_size = len(json.dumps(wire, separators=(",", ":")))  # budget estimate until ready
+        else:
+            env.body_size = _BODY_OVERHEAD
         env.prepared = True
 
     def _on_persisted(self, envs: List[Envelope]) -> None:
@@ -424,6 +426,12 @@ class Sender:
             self._make_ready([env])
 
     def _make_ready(self, envs: Iterable[Envelope]) -> None:
+        """Serialise each event once (its sourceIds are known now), then queue it for a batch."""
+        envs = list(envs)
+        for env in envs:
+            env.wire_json = json.dumps(env.wire_event(), separators=(",", ":")).encode()
+            env.body_size = len(env.wire_json)
+            self._budget.resize(env, env.body_size)
         now = time.monotonic()
         with self._cond:
             for env in envs:
@@ -476,7 +484,6 @@ class Sender:
             self._failed([env], exc)
             return
         self._succeeded()
-        self._budget.resize(env, env.body_size)
         self._budget.unclaim(env)
         self._make_ready([env])
 
@@ -491,7 +498,10 @@ class Sender:
                 return
             try:
                 self._count("requests")
-                response = self._client.create_events([e.wire_event() for e in live])
+                if isinstance(self._client, SenderClient):
+                    response = self._client.create_events_encoded([e.wire_json for e in live])
+                else:  # an injected plain client
+                    response = self._client.create_events([e.wire_event() for e in live])
             except Exception as exc:  # noqa: BLE001
                 verdict = classify(exc)
                 if not verdict.retryable and len(live) > 1 and verdict.status_code not in (401, 403):

@@ -18,25 +18,33 @@ Behaviour chosen where the spec says UNCONFIRMED (safest for the user; also in t
   Image files are served without a key at the ``url`` the upload returns: the 96-bit random
   ``sourceId`` makes it a capability URL, like a signed storage URL.
 * Archiving an archived use case is a no-op 200 (safe to retry).
+* Retention: events older than ``lookbackDays`` are accepted if inside the one-year timestamp
+  window, never returned, and deleted at start and hourly.
+* Use cases are listed even before they have events (with ``eventCount``).
 * The key is accepted only in ``Authorization: Bearer``; ``?api_key=`` is refused (401) so
-  that keys stay out of URLs and logs.
+  that keys stay out of URLs and logs -- except on ``/vision-events/bundle``, where the docs
+  allow it. Access-log lines redact ``api_key=`` values.
+* Bundles (§12.1): 201 ``{"success": true, "eventId", "created": true}``; the archive, its
+  images and the event are all checked before anything is written.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import re
 import secrets
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -51,17 +59,30 @@ from ..api.models import (
 )
 from . import DEFAULT_LOOKBACK_DAYS
 from .auth import MANAGE_SCOPES, READ_SCOPES, WRITE_SCOPES, AuthError, KeyRing, KeySpec
+from .bundle import MAX_BUNDLE_BYTES, BundleError, read_bundle, referenced_files
 from .faults import FaultMiddleware, FaultSettings, FaultState, RequestLog
 from .query import CursorCodec, CursorKey, InvalidCursor, build_query
-from .store import WORKSPACE_ID, NameTaken, Store, UseCaseNotFound, cutoff_micros, event_row
+from .store import WORKSPACE_ID, NameTaken, Store, UseCaseNotFound, cutoff_micros, event_row, new_source_id
 
 log = logging.getLogger("vision_events_blocks.server")
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_JSON_BYTES = 32 * 1024 * 1024
+PURGE_INTERVAL_S = 3600.0
 SOLUTION_NOT_FOUND = "Solution not found"
 NAME_TAKEN = "A solution with this name already exists"
 IMAGE_FILENAME = re.compile(r"^(ve-img-[0-9a-f]{24})\.([a-z]{3,4})$")
+
+
+class RedactApiKeys(logging.Filter):
+    """Access-log lines print the query string; hide any ``api_key=`` value in it."""
+
+    _pattern = re.compile(r"(api_key=)[^&\s\"]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 @dataclass
@@ -172,14 +193,33 @@ def create_app(config: ServerConfig) -> FastAPI:
     faults = FaultState(config.faults)
     request_log = RequestLog() if config.enable_admin else None
 
-    app = FastAPI(title="Vision Events (local)", docs_url=None, redoc_url=None, openapi_url=None)
+    async def purge_expired_events() -> None:
+        """Retention: drop events older than ``lookbackDays`` (queries already hide them; this
+        keeps the database from growing without bound)."""
+        deleted = await run_in_threadpool(store.purge_before, cutoff_micros(config.lookback_days))
+        if deleted:
+            log.info("retention: deleted %d events older than %d days", deleted, config.lookback_days)
+
+    async def purge_hourly() -> None:
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL_S)
+            await purge_expired_events()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logging.getLogger("uvicorn.access").addFilter(RedactApiKeys())  # after uvicorn set up logging
+        await purge_expired_events()  # before the first request is served
+        purger = asyncio.create_task(purge_hourly())
+        yield
+        purger.cancel()
+        with suppress(asyncio.CancelledError):
+            await purger
+        store.close()
+
+    app = FastAPI(title="Vision Events (local)", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store = store
     app.state.faults = faults
     app.add_middleware(FaultMiddleware, faults=faults, log=request_log)
-
-    @app.on_event("shutdown")
-    def _close_store() -> None:
-        store.close()
 
     # -- errors: always {"error": "..."} ----------------------------------------------------
     @app.exception_handler(ApiError)
@@ -210,13 +250,21 @@ def create_app(config: ServerConfig) -> FastAPI:
             raise AuthError(401, "Send the API key as 'Authorization: Bearer <key>'; ?api_key= is not accepted")
         keys.authorize(request.headers.get("authorization"), needed)
 
-    async def json_body(request: Request, what: str) -> Any:
+    async def read_body(request: Request, limit: int, what: str) -> bytes:
+        too_large = ApiError(413, f"{what}: body is larger than {limit // (1024 * 1024)} MB")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
-            raise ApiError(413, f"{what}: body is larger than {MAX_JSON_BYTES // (1024 * 1024)} MB")
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BYTES:
-            raise ApiError(413, f"{what}: body is larger than {MAX_JSON_BYTES // (1024 * 1024)} MB")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a chunked body is cut off at the limit too
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def json_body(request: Request, what: str) -> Any:
+        raw = await read_body(request, MAX_JSON_BYTES, what)
         if not raw.strip():
             raise ApiError(400, f"{what}: the body must be a JSON object")
         try:
@@ -236,8 +284,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             raise ApiError(404, SOLUTION_NOT_FOUND)
         return use_case
 
-    def ingest(events: List[VisionEvent], where: List[str]) -> None:
-        """Check use cases, then write everything in one transaction (all-or-nothing)."""
+    def check_use_cases(events: List[VisionEvent], where: List[str]) -> None:
         active = store.active_use_case_ids(e.use_case_id for e in events)
         for event, path in zip(events, where):
             if event.use_case_id not in active:
@@ -246,17 +293,30 @@ def create_app(config: ServerConfig) -> FastAPI:
                     f"Invalid event: {path}useCaseId: {SOLUTION_NOT_FOUND} "
                     f"(no active use case {event.use_case_id!r}; archived use cases do not accept events)",
                 )
+
+    def ingest(events: List[VisionEvent], where: List[str]) -> None:
+        """Check use cases, then write everything in one transaction (all-or-nothing)."""
+        check_use_cases(events, where)
         referenced = {i for e in events for img in e.images for i in (img.source_id, img.input_source_id) if i}
         known = set(store.image_exts(referenced))
         store.put_events([event_row(e, known) for e in events])
+
+    def validate_and_ingest(model: type, body: Dict[str, Any]) -> Any:
+        """Validation is CPU work: it runs on a worker thread, like the write, so the event
+        loop keeps answering other clients."""
+        parsed = _validate(model, body, "Invalid event")
+        if isinstance(parsed, BatchCreateRequest):
+            ingest(parsed.events, [f"events[{i}]." for i in range(len(parsed.events))])
+        else:
+            ingest([parsed], [""])
+        return parsed
 
     # -- events ------------------------------------------------------------------------------
     @app.post("/vision-events", status_code=201)
     async def create_event(request: Request) -> Dict[str, Any]:
         authorize(request, WRITE_SCOPES)
         body = await json_body(request, "Invalid event")
-        event = _validate(VisionEvent, body, "Invalid event")
-        await run_in_threadpool(ingest, [event], [""])
+        event = await run_in_threadpool(validate_and_ingest, VisionEvent, body)
         return {"eventId": event.event_id, "created": True}
 
     @app.post("/vision-events/batch", status_code=201)
@@ -266,9 +326,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         events = body.get("events")
         if isinstance(events, list) and len(events) > MAX_BATCH_EVENTS:
             raise ApiError(400, f"Invalid batch: events holds {len(events)} events; at most {MAX_BATCH_EVENTS} per batch")
-        batch = _validate(BatchCreateRequest, body, "Invalid event")
-        paths = [f"events[{i}]." for i in range(len(batch.events))]
-        await run_in_threadpool(ingest, batch.events, paths)
+        batch = await run_in_threadpool(validate_and_ingest, BatchCreateRequest, body)
         return {"created": len(batch.events), "eventIds": [e.event_id for e in batch.events]}
 
     @app.post("/vision-events/upload", status_code=201)
@@ -308,6 +366,46 @@ def create_app(config: ServerConfig) -> FastAPI:
         source_id = await run_in_threadpool(store.save_image, content, ext, content_type, name, metadata)
         return {"success": True, "sourceId": source_id, "url": f"{base_url(request)}/vision-events/images/{source_id}.{ext}"}
 
+    @app.post("/vision-events/bundle", status_code=201)
+    async def ingest_bundle(request: Request) -> Dict[str, Any]:
+        header = request.headers.get("authorization")
+        if header is None and "api_key" in request.query_params:  # documented for this endpoint only
+            header = f"Bearer {request.query_params['api_key']}"
+        keys.authorize(header, WRITE_SCOPES)
+        raw = await read_body(request, MAX_BUNDLE_BYTES, "Invalid bundle")
+        return await run_in_threadpool(store_bundle, raw, request.query_params.get("useCaseId"))
+
+    def store_bundle(raw: bytes, use_case_id: Optional[str]) -> Dict[str, Any]:
+        """Check everything (archive, images, event) before writing anything."""
+        try:
+            payload, files = read_bundle(raw)
+            references = referenced_files(payload)
+        except BundleError as exc:
+            raise ApiError(413 if exc.too_large else 400, f"Invalid bundle: {exc}") from None
+        if use_case_id:
+            payload["useCaseId"] = use_case_id
+        pending = []
+        for index, file_key, wire_key, member in references:
+            where = f"Invalid bundle: images[{index}].{file_key}"
+            content = files.get(member)
+            if content is None:
+                raise ApiError(400, f"{where}: the archive has no member {member[:200]!r}")
+            if len(content) > config.max_upload_bytes:
+                raise ApiError(413, f"{where}: image is larger than the {config.max_upload_bytes // (1024 * 1024)} MB limit")
+            kind = sniff_image(content[:32])
+            if kind is None:
+                raise ApiError(400, f"{where}: not a supported image (JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC, AVIF)")
+            image = payload["images"][index]
+            del image[file_key]
+            image[wire_key] = new_source_id()
+            pending.append((image[wire_key], content, kind))
+        event = _validate(VisionEvent, payload, "Invalid event")
+        check_use_cases([event], [""])
+        for source_id, content, (ext, content_type) in pending:
+            store.save_image(content, ext, content_type, None, {}, source_id=source_id)
+        ingest([event], [""])
+        return {"success": True, "eventId": event.event_id, "created": True}
+
     @app.get("/vision-events/images/{filename}")
     async def get_image(filename: str) -> FileResponse:
         """No key needed: the random sourceId is the capability (see module docstring)."""
@@ -319,7 +417,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     # -- query -------------------------------------------------------------------------------
     @app.post("/vision-events/query")
-    async def query_events(request: Request) -> Dict[str, Any]:
+    async def query_events(request: Request) -> JSONResponse:
         authorize(request, READ_SCOPES)
         body = await json_body(request, "Invalid query")
         if "useCaseId" not in body:
@@ -329,7 +427,8 @@ def create_app(config: ServerConfig) -> FastAPI:
             after = cursors.decode(query.use_case_id, query.cursor) if query.cursor else None
         except InvalidCursor as exc:
             raise ApiError(400, f"Invalid query: {exc}") from None
-        return await run_in_threadpool(run_query, query, after, base_url(request))
+        # JSONResponse directly: FastAPI's generic encoder would walk every stored event again.
+        return JSONResponse(await run_in_threadpool(run_query, query, after, base_url(request)))
 
     def run_query(query: QueryRequest, after: Optional[CursorKey], base: str) -> Dict[str, Any]:
         use_case_or_404(query.use_case_id)

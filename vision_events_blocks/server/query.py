@@ -97,14 +97,16 @@ def _column_condition(column: str, operator: str, value: Any) -> Tuple[str, List
     return f"e.{column} {_COMPARE[operator]} ?", [value]
 
 
-def _exists(subquery: str, params: List[Any], negate: bool) -> Tuple[str, List[Any]]:
-    return f"{'NOT ' if negate else ''}EXISTS ({subquery})", params
+def _member_of(subquery: str, params: List[Any], negate: bool) -> Tuple[str, List[Any]]:
+    """``e.pk [NOT] IN (subquery of event_pk)``: the planner may drive the query from the
+    child index (rare values) or probe it per event (common values)."""
+    return f"e.pk {'NOT ' if negate else ''}IN ({subquery})", params
 
 
 def _detection_class_condition(operator: str, value: Any) -> Tuple[str, List[Any]]:
     values = _as_list(value)
-    sub = f"SELECT 1 FROM event_classes c WHERE c.event_pk = e.pk AND c.class IN ({_marks(values)})"
-    return _exists(sub, values, negate=operator in _NEGATIVE)
+    sub = f"SELECT c.event_pk FROM event_classes c WHERE c.class IN ({_marks(values)})"
+    return _member_of(sub, values, negate=operator in _NEGATIVE)
 
 
 def _metadata_condition(field: str, vtype: str, operator: str, value: Any) -> Tuple[str, List[Any]]:
@@ -113,8 +115,8 @@ def _metadata_condition(field: str, vtype: str, operator: str, value: Any) -> Tu
     value_column = "text_value" if vtype == "string" else "num_value"
     values = [float(v) if vtype != "string" else v for v in _as_list(value)]
     test = f"m.{value_column} IN ({_marks(values)})" if operator == "in" else f"m.{value_column} {_COMPARE[operator]} ?"
-    sub = f"SELECT 1 FROM event_metadata m WHERE m.event_pk = e.pk AND m.key = ? AND m.vtype = ? AND {test}"
-    return _exists(sub, [field, vtype, *values], negate)
+    sub = f"SELECT m.event_pk FROM event_metadata m WHERE m.key = ? AND m.vtype = ? AND {test}"
+    return _member_of(sub, [field, vtype, *values], negate)
 
 
 def build_query(request: QueryRequest, cutoff_us: int, after: Optional[CursorKey]) -> Tuple[str, List[Any]]:

@@ -208,6 +208,8 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the indexes of 100k+ events stay in memory
+        conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -306,6 +308,20 @@ class Store:
                 db.executemany("INSERT INTO event_classes VALUES (?, ?)", [(pk, c) for c in row.classes])
                 db.executemany("INSERT INTO event_metadata VALUES (?, ?, ?, ?, ?)", [(pk,) + m for m in row.metadata])
 
+    def purge_before(self, cutoff_us: int, chunk: int = 2000) -> int:
+        """Delete events older than the retention window, in short transactions (ingestion
+        never waits long); returns how many were deleted. Uploaded images are kept."""
+        deleted = 0
+        while True:
+            with self._transaction() as db:
+                pks = [r[0] for r in db.execute("SELECT pk FROM events WHERE ts_us < ? LIMIT ?", (cutoff_us, chunk))]
+                if not pks:
+                    return deleted
+                marks = ",".join("?" * len(pks))
+                for table, column in (("event_classes", "event_pk"), ("event_metadata", "event_pk"), ("events", "pk")):
+                    db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", pks)
+            deleted += len(pks)
+
     def metadata_schema(self, use_case_id: str, cutoff_us: int) -> Dict[str, List[str]]:
         """Metadata keys seen in the use case's retained events, with their value types."""
         rows = self.read(
@@ -319,9 +335,10 @@ class Store:
         return fields
 
     # -- images ------------------------------------------------------------------------------
-    def save_image(self, content: bytes, ext: str, content_type: str, name: Optional[str], metadata: Dict[str, Any]) -> str:
+    def save_image(self, content: bytes, ext: str, content_type: str, name: Optional[str], metadata: Dict[str, Any],
+                   source_id: Optional[str] = None) -> str:
         """Write the file atomically under a server-made name; return its ``sourceId``."""
-        source_id = new_source_id()
+        source_id = source_id or new_source_id()
         final = self.images_dir / f"{source_id}.{ext}"
         partial = final.with_suffix(".part")
         partial.write_bytes(content)

@@ -96,7 +96,8 @@ class LocalServer:
         if self.faults_enabled:
             args.append("--enable-faults")
         args.extend(self.extra_args)
-        env = dict(os.environ, VISION_EVENTS_SERVER_API_KEYS="\n".join(self._key_specs), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, VISION_EVENTS_SERVER_API_KEYS="\n".join(self._key_specs), PYTHONUNBUFFERED="1",
+                   VISION_EVENTS_SERVER_PARENT_PID=str(os.getpid()))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")
         self._process = subprocess.Popen(args, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)

@@ -40,8 +40,8 @@ Vision Event of type `inventory_count`. Connect the `event` output to **Vision E
 
 On frames that emit nothing the `event` output is empty and the connected sink is skipped.
 The memory of the last emitted count lives in the process, per workflow step and per stream
-(the video identifier of `image`), so it works with several cameras and across requests to
-the inference HTTP server.
+(`stream_id`, else the video identifier of `image`), so it works with several cameras and
+across requests to the inference HTTP server.
 
 ## Event content
 
@@ -79,6 +79,7 @@ class InventoryCountManifest(WorkflowBlockManifest):
     type: Literal["vision_events/inventory_count_event@v1"]
     predictions: PredictionsSelector = common.predictions_field("Detections of the items to count.")
     image: ImageSelector = common.image_field(common.FRAME_IMAGE_PURPOSE)
+    stream_id: TextInput = common.stream_id_field()
     item_classes: Optional[ClassesInput] = common.classes_field(
         "Item Classes", "Classes that count as items (default: every class).", ["box"], default_all=True
     )
@@ -135,6 +136,7 @@ class InventoryCountEventBlockV1(WorkflowBlock):
         self,
         predictions: Any,
         image: Any = None,
+        stream_id: Optional[str] = None,
         item_classes: Any = None,
         min_confidence: float = 0.0,
         item_type: Optional[str] = None,
@@ -149,7 +151,8 @@ class InventoryCountEventBlockV1(WorkflowBlock):
         items = common.select(predictions, classes, min_confidence)
         count = len(items)
         frame = common.frame_context(image)
-        memory_key = common.state_key(BLOCK_TYPE, frame.stream_id, tuple(sorted(classes or ())))
+        stream = str(stream_id) if stream_id not in (None, "") else frame.stream_id
+        memory_key = common.state_key(BLOCK_TYPE, stream, tuple(sorted(classes or ())))
         if not _should_emit(memory_key, emit, count, frame.clock, float(interval_seconds or 0.0)):
             return {"event": None, "item_count": count}
         if item_type in (None, "") and classes is not None and len(classes) == 1:

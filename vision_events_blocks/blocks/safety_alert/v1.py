@@ -44,8 +44,9 @@ tracked (connect **Byte Tracker** so detections carry a `tracker_id`), each viol
 role. Set `realert_after_seconds: 0` to alert on every frame with a violation.
 
 This memory lives in the process (not in the block instance), per workflow step and per
-stream (the video identifier of `image`), so it works in InferencePipeline with several
-cameras and across requests to the inference HTTP server. Time is the frame's capture time.
+stream (`stream_id`, else the video identifier of `image`), so it works in InferencePipeline
+with several cameras and across requests to the inference HTTP server (send still images
+with a `stream_id` per camera there). Time is the frame's capture time.
 
 When nothing new is to be reported the `event` output is empty and the connected sink is
 skipped for that frame.
@@ -97,6 +98,7 @@ class SafetyAlertManifest(WorkflowBlockManifest):
         "Detections to watch; tracked detections (with tracker_id) alert once per violator."
     )
     image: ImageSelector = common.image_field(common.FRAME_IMAGE_PURPOSE)
+    stream_id: TextInput = common.stream_id_field()
     alert_classes: ClassesInput = common.classes_field(
         "Alert Classes", "Classes that are violations.", ["no_hardhat", "no_vest"]
     )
@@ -176,6 +178,7 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
         predictions: Any,
         alert_classes: Any,
         image: Any = None,
+        stream_id: Optional[str] = None,
         min_confidence: float = 0.0,
         alert_type: Optional[str] = None,
         severity: Any = DEFAULT_SEVERITY,
@@ -187,9 +190,10 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
         classes = common.as_class_list(alert_classes, "alert_classes") or []
         violations = common.select(predictions, classes, min_confidence)
         frame = common.frame_context(image)
+        stream = str(stream_id) if stream_id not in (None, "") else frame.stream_id
         keys = _violator_keys(violations)
         is_new = _remember(
-            common.state_key(BLOCK_TYPE, frame.stream_id, tuple(sorted(classes))),
+            common.state_key(BLOCK_TYPE, stream, tuple(sorted(classes))),
             keys,
             now=frame.clock,
             realert_after=max(float(realert_after_seconds or 0.0), 0.0),
@@ -198,6 +202,7 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
             return {"event": None, "alert": False, "alert_type": None, "violations": len(violations)}
         new_classes = violations.class_names[is_new].astype(str)
         top = new_classes[int(np.argmax(violations.confidences[is_new]))]
+        new_violators = ",".join(sorted(set(keys[is_new].tolist())))
         kind = str(alert_type) if alert_type not in (None, "") else str(top)
         level = _severity(severity, set(new_classes))
         text = common.render_template(
@@ -219,7 +224,7 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
                 "description": text[:1000],
                 "externalId": None if external_id in (None, "") else str(external_id),
             },
-            signature=f"{kind}|{level}|{','.join(sorted(set(np.asarray(keys)[is_new].astype(str))))}|{external_id or ''}",
+            signature=f"{kind}|{level}|{new_violators}|{external_id or ''}",
             predictions=violations.predictions,
         )
         return {"event": event, "alert": True, "alert_type": kind, "violations": len(violations)}

@@ -106,9 +106,8 @@ outcome is counted in `vision_events_blocks.block_stats()` and the sender's
 Outputs: `error_status`, `throttling_status`, `message`, `event_id`.
 """
 
-EventTypeInput = Optional[
-    Union[Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"], Selector(kind=[STRING_KIND])]
-]
+EventTypeLiteral = Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"]
+EventTypeInput = Optional[Union[EventTypeLiteral, Selector(kind=[STRING_KIND])]]
 
 
 class SinkManifest(WorkflowBlockManifest):
@@ -198,7 +197,9 @@ class SinkManifest(WorkflowBlockManifest):
     fire_and_forget: Union[bool, Selector(kind=[BOOLEAN_KIND])] = Field(
         default=True,
         title="Fire and Forget",
-        description="True: enqueue and return at once. False: wait for the server's answer (bounded).",
+        description="True: enqueue and return at once. False: wait for the server's answer (bounded by "
+        "wait_timeout_seconds); this adds the sender's batching delay and a round trip to every frame that "
+        "sends, so keep it for low-rate events such as operator feedback.",
         examples=[True, "$inputs.fire_and_forget"],
     )
     wait_timeout_seconds: Union[float, Selector(kind=[FLOAT_KIND, INTEGER_KIND])] = Field(
@@ -211,7 +212,8 @@ class SinkManifest(WorkflowBlockManifest):
     cooldown_seconds: Union[float, Selector(kind=[FLOAT_KIND, INTEGER_KIND])] = Field(
         default=1.0,
         title="Cooldown (s)",
-        description="A repeat of the same event (same stream, type and signature) is throttled for this long; 0 disables.",
+        description="A repeat of the same event (same stream, type and signature) is throttled for this long; "
+        "0 disables.",
         examples=[1, 0],
         json_schema_extra={"always_visible": True},
     )
@@ -378,7 +380,9 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
 
 
 # ------------------------------------------------------------------------ building the event
-def _direct_event(event_type: Optional[str], event_data: Optional[Dict[str, Any]], comment: Optional[str]) -> BuiltEvent:
+def _direct_event(
+    event_type: Optional[str], event_data: Optional[Dict[str, Any]], comment: Optional[str]
+) -> BuiltEvent:
     """A :class:`BuiltEvent` from ``event_type`` + ``event_data`` (no builder block)."""
     if not event_type:
         raise ValueError("connect `event` from a builder block, or set `event_type` (one of "

@@ -1,0 +1,114 @@
+"""The workflow examples in the second host: the real inference HTTP server (uvicorn, subprocess).
+
+The server loads the plugin through ``WORKFLOWS_PLUGINS`` and delivers to the local Vision
+Events server through ``VISION_EVENTS_API_URL``. Its sender lives in the server process, so
+these tests cannot call ``flush()``: they wait until the ids the responses reported are
+stored (bounded), and prove "nothing arrives" by ordering — a later event of the same use
+case arrives while the disabled one never does.
+"""
+from __future__ import annotations
+
+import base64
+import time
+
+import cv2
+import httpx
+import pytest
+
+from vision_events_blocks.demo import clips
+from vision_events_blocks.testing.examples import load_example, with_detections_input
+
+DELIVERY_DEADLINE_S = 60.0
+
+
+def b64(image) -> dict:
+    ok, jpeg = cv2.imencode(".png", image)   # PNG: template matching needs the exact pixels
+    assert ok
+    return {"type": "base64", "value": base64.b64encode(jpeg.tobytes()).decode()}
+
+
+def run(server, api_key, spec, inputs, **extra):
+    response = httpx.post(f"{server.url}/workflows/run", timeout=120.0,
+                          json={"api_key": api_key, "specification": spec, "inputs": inputs, **extra})
+    assert response.status_code == 200, response.text[:2000]
+    return response.json()["outputs"]
+
+
+def wait_for_events(local_server, use_case_id, ids):
+    """Every id in ``ids`` stored, polled until a generous deadline; returns all stored events."""
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while True:
+        events = local_server.events(use_case_id)
+        if set(ids) <= {e["eventId"] for e in events} or time.monotonic() > deadline:
+            return events
+        time.sleep(0.2)
+
+
+def test_describe_lists_our_blocks_and_the_vision_event_kind(inference_http_server):
+    described = httpx.get(f"{inference_http_server.url}/workflows/blocks/describe", timeout=120.0).json()
+    types = {b["manifest_type_identifier"] for b in described["blocks"]}
+    assert {"vision_events/sink@v1", "vision_events/quality_check_event@v1",
+            "vision_events/safety_alert_event@v1", "vision_events/inventory_count_event@v1"} <= types
+    assert "vision_event" in {k["name"] for k in described["declared_kinds"]}
+
+
+@pytest.mark.parametrize("name", ["quality_check_line", "ppe_safety_alerts", "shelf_inventory"])
+def test_model_backed_examples_validate(inference_http_server, name):
+    response = httpx.post(f"{inference_http_server.url}/workflows/validate", json=load_example(name), timeout=120.0)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.json()["status"] == "ok"
+
+
+def test_quality_check_over_http_delivers_the_reported_events(inference_http_server, local_server, use_case_id):
+    frames = list(clips.production_line(frames=90)[0])
+    spec = load_example("quality_check_line.offline")
+    template = b64(clips.defect_template())
+    outputs = [run(inference_http_server, local_server.api_key, spec,
+                   {"image": b64(frames[i]), "defect_template": template, "use_case_id": use_case_id})[0]
+               for i in (10, 85)]   # frame 85 shows the defective part
+
+    assert [o["result"] for o in outputs] == ["pass", "fail"]
+    ids = [o["event_id"] for o in outputs]
+    assert all(ids) and not any(o["error_status"] for o in outputs)
+    events = {e["eventId"]: e for e in wait_for_events(local_server, use_case_id, ids)}
+    assert set(events) == set(ids)
+    assert events[ids[1]]["eventData"]["result"] == "fail"
+    assert len(events[ids[1]]["images"]) >= 1
+
+
+def test_disable_sinks_request_sends_nothing(inference_http_server, local_server, use_case_id):
+    spec = load_example("shelf_inventory.offline")
+    frames, truth = clips.shelf(frames=40)
+    frames = list(frames)
+    template = b64(clips.product_template())
+
+    def inputs(frame):
+        return {"image": b64(frame), "product_template": template, "use_case_id": use_case_id}
+
+    disabled = run(inference_http_server, local_server.api_key, spec, inputs(frames[0]), disable_sinks=True)[0]
+    assert disabled["item_count"] == truth.count(0)
+    assert not disabled["event_id"]
+    # Then one product is gone: a new count, so an event, behind the disabled one in every queue.
+    enabled = run(inference_http_server, local_server.api_key, spec, inputs(frames[39]))[0]
+    assert enabled["item_count"] == truth.count(39) < truth.count(0)
+    assert enabled["event_id"]
+    events = wait_for_events(local_server, use_case_id, [enabled["event_id"]])
+    assert [e["eventId"] for e in events] == [enabled["event_id"]]
+
+
+def test_safety_alerts_over_http_with_detections_as_data(inference_http_server, local_server, use_case_id):
+    spec = with_detections_input(load_example("ppe_safety_alerts"))
+    detections = {"image": {"width": 640, "height": 480}, "predictions": [
+        {"x": 100, "y": 300, "width": 60, "height": 160, "confidence": 0.9, "class": "no_hardhat", "class_id": 0,
+         "detection_id": "a"},
+        {"x": 400, "y": 300, "width": 60, "height": 160, "confidence": 0.8, "class": "no_vest", "class_id": 1,
+         "detection_id": "b"}]}
+    frame = next(clips.production_line(frames=1)[0])
+    out = run(inference_http_server, local_server.api_key, spec,
+              {"image": b64(frame), "detections": detections, "use_case_id": use_case_id})[0]
+
+    assert out["alert"] is True and out["violations"] == 2 and out["event_id"]
+    (event,) = wait_for_events(local_server, use_case_id, [out["event_id"]])
+    assert event["eventId"] == out["event_id"]
+    assert event["eventData"]["severity"] == "high"
+    assert "loading dock B" in event["eventData"]["description"]
