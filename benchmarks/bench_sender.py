@@ -126,6 +126,17 @@ def main() -> None:
                                           "requests": requests, "all_delivered": ok}
         sender.close(10)
 
+        # 3b. the same through the durable outbox (group commits, rows deleted after the 2xx)
+        sender = Sender(server.url, server.api_key, SenderConfig(outbox_dir=os.path.join(data_dir, "outbox")))
+        start = time.perf_counter()
+        for i in range(n):
+            sender.submit(event(use_case, i))
+        ok = sender.flush(300, delivered=True)
+        elapsed = time.perf_counter() - start
+        results["delivered_no_images_durable"] = {"events": n, "seconds": round(elapsed, 2),
+                                                  "events_per_s": round(n / elapsed, 1), "all_delivered": ok}
+        sender.close(10)
+
         # 4. delivered events/s with one 1080p frame + 100 detections each ("block" policy:
         #    the submitter waits for room, so this measures the sender, not the drops)
         n = int(200 * scale)

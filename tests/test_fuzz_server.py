@@ -150,6 +150,7 @@ def test_fuzz_every_operation(schema, faults, use_case_id, mode):
     counter = itertools.count()
     failures: list = []
     statuses: dict = {}
+    requests_sent = [0]
 
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -169,6 +170,7 @@ def test_fuzz_every_operation(schema, faults, use_case_id, mode):
                 kept = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"}
                 kwargs["headers"] = {**kept, **headers}
                 kwargs.setdefault("timeout", 30)
+                requests_sent[0] += 1
                 return session.request(**kwargs)
 
             response = send(full)
@@ -197,7 +199,8 @@ def test_fuzz_every_operation(schema, faults, use_case_id, mode):
         except Unsatisfiable:  # nothing of this operation can break its schema (string-only paths)
             assert mode == GenerationMode.NEGATIVE, operation.label
             statuses.setdefault(operation.label, set())
-    print(f"\nFUZZ {mode}: statuses per operation", {k: sorted(v) for k, v in statuses.items()})
+    print(f"\nFUZZ {mode}: {requests_sent[0]} requests; statuses per operation",
+          {k: sorted(v) for k, v in statuses.items()})
     assert not failures, "\n\n".join(failures)
     assert len(statuses) == len(ROUTES)
     if mode == GenerationMode.POSITIVE:  # the fuzzer got past validation somewhere

@@ -61,7 +61,6 @@ def demo(frames: int, data_dir: Optional[Path], fail_rate: float, keep_server: b
     """Run the example workflows on a synthetic production line and show what was delivered."""
     for name, value in (("DISABLE_VERSION_CHECK", "true"), ("OFFLINE_MODE", "true"), ("METRICS_ENABLED", "false")):
         os.environ.setdefault(name, value)
-    os.environ["WORKFLOWS_PLUGINS"] = "vision_events_blocks"
 
     from ..demo.progress import ProgressLine, delivery_totals
     from ..demo.runner import run_workflow_on_video
@@ -83,11 +82,9 @@ def demo(frames: int, data_dir: Optional[Path], fail_rate: float, keep_server: b
         click.echo("Drawing the synthetic clips ...")
         workflows = _workflows(work_dir / "clips", frames, use_case_id)
         click.echo("Loading inference (about 10 s) ...")
-        warnings.simplefilter("ignore")
+        _quiet_third_party_logs()
         import inference  # noqa: F401  (the slow import, announced above)
         import vision_events_blocks
-
-        _quiet_third_party_logs()
 
         reported: List[str] = []
         errors: List[str] = []
@@ -128,10 +125,13 @@ def demo(frames: int, data_dir: Optional[Path], fail_rate: float, keep_server: b
 
 
 def _quiet_third_party_logs() -> None:
-    """inference logs every plugin load at INFO and warns about models the demo never uses."""
+    """Only warnings and errors on the console: inference logs every plugin load at INFO (and
+    raises the root level again at each pipeline start) and warns about models the demo never
+    uses. The handler's own level holds whatever the loggers are set to."""
     warnings.simplefilter("ignore")
-    for name in ("", "httpx", "inference"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
 
 
 def _frame_count(clip: Path) -> int:

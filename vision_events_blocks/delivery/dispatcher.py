@@ -53,6 +53,7 @@ logger = logging.getLogger("vision_events_blocks.delivery")
 
 EventInput = Union[VisionEvent, Mapping[str, Any]]
 _BODY_OVERHEAD = 1024  # bytes counted per event for its dict and bookkeeping
+_ANNOTATION_BYTES = 160  # JSON bytes of one annotation, for the estimate before serialising
 _OUTCOMES_KEPT = 10_000  # recent outcomes remembered for wait()
 _REPLAY_RESIDENT_LIMIT = 2000  # replay stops loading while this many events are in memory
 _PNG_MAGIC = b"\x89PNG"
@@ -342,12 +343,11 @@ class Sender:
         had_images = bool(env.attachments)
         env.attachments = None
         env.predictions = None
+        annotations = 0
         if had_images:  # the body alone was validated at submit; the added images are checked here
-            wire = env.wire_event(placeholder="pending-upload")
-            VisionEvent.model_validate(wire)  # annotations past the limits fail here, not at the server
-            env.body_size = len(json.dumps(wire, separators=(",", ":")))  # budget estimate until ready
-        else:
-            env.body_size = _BODY_OVERHEAD
+            VisionEvent.model_validate(env.wire_event(placeholder="pending-upload"))  # fails here, not at the server
+            annotations = sum(len(v) for spec in env.image_specs for v in spec.values() if isinstance(v, list))
+        env.body_size = _BODY_OVERHEAD + _ANNOTATION_BYTES * annotations  # estimate until serialised when ready
         env.prepared = True
 
     def _on_persisted(self, envs: List[Envelope]) -> None:
@@ -372,7 +372,7 @@ class Sender:
 
     def _on_outbox_write_failed(self, env: Envelope, exc: BaseException) -> None:
         """Disk trouble: keep delivering this event from memory rather than losing it."""
-        self._note_error(f"outbox write failed: {exc}")
+        self._note_error(f"outbox write failed, event kept in memory: {type(exc).__name__}: {exc}")
         self._budget.unclaim(env)
         self._to_upload(env)
 

@@ -289,7 +289,8 @@ class Outbox:
                     stop = True
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                conn.execute("ROLLBACK")
             raise
         if wrote_files and self.sync == "FULL":
             dir_fd = os.open(self.images_dir, os.O_RDONLY)

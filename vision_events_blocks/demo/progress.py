@@ -47,8 +47,8 @@ class ProgressLine:
                 f"events: {len(run.event_ids)} this workflow, {totals['submitted']} submitted, {totals['sent']} sent")
 
     def update(self, run: PipelineRun) -> None:
-        if not self.interactive and run.frames % self.every and run.frames != self.total:
-            return
+        if not self.interactive and (run.frames % self.every or run.frames >= self.total):
+            return  # plain output: every ``every`` frames; the last line is done()'s
         with self._lock:
             line = self._line(run)
             self.stream.write(f"\r{line}\033[K" if self.interactive else f"{line}\n")

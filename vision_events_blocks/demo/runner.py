@@ -7,6 +7,7 @@ Delivery is *not* awaited here: that is ``vision_events_blocks.flush()`` (or the
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -40,6 +41,13 @@ class PipelineRun:
                 self.throttled += 1
 
 
+def register_plugin() -> None:
+    """Add this package to ``WORKFLOWS_PLUGINS`` (kept: any plugins already listed there)."""
+    plugins = [p.strip() for p in os.environ.get("WORKFLOWS_PLUGINS", "").split(",") if p.strip()]
+    if "vision_events_blocks" not in plugins:
+        os.environ["WORKFLOWS_PLUGINS"] = ",".join(plugins + ["vision_events_blocks"])
+
+
 def run_workflow_on_video(
     spec: Dict[str, Any],
     video: Path,
@@ -48,6 +56,7 @@ def run_workflow_on_video(
     on_frame: Optional[Callable[[PipelineRun], None]] = None,
 ) -> PipelineRun:
     """Process every frame of ``video`` with ``spec``; returns when the video has ended."""
+    register_plugin()
     from inference import InferencePipeline
 
     run = PipelineRun()

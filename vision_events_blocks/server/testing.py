@@ -45,6 +45,11 @@ class LocalServerError(RuntimeError):
 
 
 class LocalServer:
+    """A server subprocess on ``127.0.0.1``. ``data_dir`` defaults to a temporary directory
+    (removed on ``close()``), ``port`` to a free one; ``api_keys`` adds ``KEY[:scope,...]``
+    specs to the generated keys; ``faults=True`` enables the admin endpoints (faults off);
+    ``extra_args`` go to ``vision-events serve`` (e.g. ``["--fail-rate", "0.1"]``)."""
+
     def __init__(
         self,
         data_dir: Optional[os.PathLike | str] = None,
