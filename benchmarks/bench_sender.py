@@ -22,10 +22,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-try:
-    import stubmapping  # noqa: F401  (local stand-in while mapping is written)
-except ImportError:
-    pass
 import supervision as sv  # noqa: E402
 
 from vision_events_blocks.delivery import ImageAttachment, Sender, SenderConfig  # noqa: E402

@@ -134,7 +134,7 @@ def inference_http_server(local_server, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def production_line_clip(tmp_path_factory):
-    """(path, truth) of a 120-frame synthetic conveyor clip (mp4v, 640x480): parts, one defect, one worker."""
+    """(path, truth) of a 120-frame synthetic conveyor clip (mp4v, 640x480): parts (every second one defective), one worker."""
     from vision_events_blocks.demo import clips
 
     frames, truth = clips.production_line(frames=120)

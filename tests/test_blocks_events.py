@@ -282,3 +282,19 @@ def test_stream_id_field_separates_still_image_cameras(run_workflow, local_serve
               for cam in ("north", "south", "north")]
     assert alerts == [True, True, False]
     assert sorted(e["streamId"] for e in delivered(use_case_id)) == [f"{use_case_id}-north", f"{use_case_id}-south"]
+
+
+def test_safety_state_is_per_step(run_workflow, local_server, use_case_id):
+    """Two steps watching the same stream for the same classes each keep their own memory."""
+    step = {"type": SAFETY, "predictions": "$inputs.predictions", "image": "$inputs.image",
+            "alert_classes": ["no_hardhat"]}
+    spec = {"version": "1.0",
+            "inputs": [{"type": "WorkflowImage", "name": "image"},
+                       {"type": "WorkflowBatchInput", "name": "predictions", "kind": ["object_detection_prediction"]}],
+            "steps": [{"name": "north_gate", **step}, {"name": "south_gate", **step}],
+            "outputs": [{"type": "JsonField", "name": "north", "selector": "$steps.north_gate.alert"},
+                        {"type": "JsonField", "name": "south", "selector": "$steps.south_gate.alert"}]}
+    image = video_frame(frame(), f"gate-{use_case_id}", 0, recent())
+    first = run_workflow(spec, {"image": image, "predictions": [detections(box("no_hardhat", tracker_id=4))]})[0]
+    again = run_workflow(spec, {"image": image, "predictions": [detections(box("no_hardhat", tracker_id=4))]})[0]
+    assert (first["north"], first["south"], again["north"], again["south"]) == (True, True, False, False)

@@ -119,7 +119,7 @@ def test_submit_rejects_bad_attachments(make_sender):
         sender.submit({"eventType": "custom", "useCaseId": "uc"}, images=[ImageAttachment()])
     with pytest.raises(ValueError, match=r"images\[0\].input"):
         sender.submit({"eventType": "custom", "useCaseId": "uc"},
-                      images=[ImageAttachment(input=np.zeros((4, 4), dtype=np.float32))])
+                      images=[ImageAttachment(input=np.zeros((4, 4, 2), dtype=np.uint8))])
     with pytest.raises(ValueError, match="predictions need images"):
         sender.submit({"eventType": "custom", "useCaseId": "uc"}, predictions={"top": "x"})
 
@@ -280,3 +280,36 @@ def test_backoff_has_full_jitter_within_bounds_and_never_undercuts_retry_after()
     assert not classify(ServerError(501, "not implemented")).retryable
     bad = classify(BadRequestError(400, "eventData.result: invalid"))
     assert not bad.retryable and bad.message == "eventData.result: invalid"
+
+
+def test_all_io_happens_on_the_senders_own_threads(local_server, make_sender, use_case_id, monkeypatch):
+    import threading
+
+    from vision_events_blocks.delivery.transport import SenderClient
+
+    callers = []
+    original = SenderClient._send
+
+    def recording_send(self, call):
+        callers.append(threading.current_thread().name)
+        return original(self, call)
+
+    monkeypatch.setattr(SenderClient, "_send", recording_send)
+    sender = make_sender()
+    for i in range(20):
+        sender.submit(custom(use_case_id), images=ImageAttachment(output=np.full((24, 32, 3), i, np.uint8)) if i % 4 == 0 else None)
+    assert sender.flush(20, delivered=True)
+    assert callers and all(name.startswith("vision-events-worker-") for name in callers), set(callers)
+
+
+def test_one_summary_line_per_interval_not_one_per_event(make_sender, use_case_id, caplog):
+    import time
+
+    caplog.set_level("INFO", logger="vision_events_blocks.delivery")
+    sender = make_sender(url=closed_port_url(), stats_log_interval_s=0.2, max_buffer_bytes=4000, retry_initial_s=5, retry_max_s=5)
+    for _ in range(30):
+        sender.submit(custom(use_case_id))  # ~4 fit, the rest are dropped
+    time.sleep(0.6)
+    lines = [r for r in caplog.records if r.name == "vision_events_blocks.delivery"]
+    assert 1 <= len(lines) <= 4, [r.getMessage() for r in lines]
+    assert lines[0].levelname == "WARNING" and "buffer_full" in lines[0].getMessage()

@@ -142,7 +142,7 @@ def test_one_outbox_one_owner(make_sender, tmp_path):
 
 def test_disk_cap_drops_the_oldest_and_counts_them(make_sender, use_case_id, tmp_path):
     sender = make_sender(url=closed_port_url(), outbox_dir=str(tmp_path / "outbox"), outbox_max_bytes=20_000)
-    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=bytes(1500) + small_jpeg(i)))
+    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=small_jpeg(i)))
            for i in range(40)]
     assert sender.flush(10)
     stats = sender.stats()

@@ -60,7 +60,8 @@ def test_30_percent_server_errors(faults, make_sender, use_case_id):
 
 
 def test_429_storm_honours_retry_after(faults, make_sender, use_case_id):
-    sender = make_sender(retry_initial_s=0.05, retry_max_s=0.2)  # backoff alone would come back far sooner
+    # small batches: many requests for the storm to hit; backoff alone would come back far sooner
+    sender = make_sender(retry_initial_s=0.05, retry_max_s=0.2, batch_max_events=10)
     faults.set_faults(rate_limit_rate=0.5, retry_after_s=1.0)
     log_start = len(faults.request_log())
     ids = [sender.submit(custom(use_case_id, i)) for i in range(150)]

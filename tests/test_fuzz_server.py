@@ -2,7 +2,7 @@
 
 The server serves no OpenAPI document of its own (``openapi_url=None``: its routes read the raw
 request so that every error is ``{"error": ...}``), so the document is built here from the
-spec's endpoint table (``shared/spec/vision-events-api.md`` §1.1) and the request bodies' JSON
+spec's endpoint table (``shared/spec/vision-events-api.md`` §1.1 and §12.1) and the request bodies' JSON
 Schemas come from the wire models themselves. A guard test checks that the document covers
 every ``/vision-events`` route the app really has, so a new route cannot escape the fuzzer.
 
@@ -41,11 +41,12 @@ from vision_events_blocks.api.models import (
 
 EXAMPLES_PER_OPERATION = 25
 READ, WRITE, MANAGE, OPEN = "read", "write", "manage", "open"
-# (method, path, scope, request body model or "multipart"/None, success status)
+# (method, path, scope, request body model or "multipart"/"tar"/None, success status)
 ROUTES = [
     ("post", "/vision-events", WRITE, VisionEvent, 201),
     ("post", "/vision-events/batch", WRITE, BatchCreateRequest, 201),
     ("post", "/vision-events/upload", WRITE, "multipart", 201),
+    ("post", "/vision-events/bundle", WRITE, "tar", 201),
     ("post", "/vision-events/query", READ, QueryRequest, 200),
     ("get", "/vision-events/use-cases", READ, None, 200),
     ("get", "/vision-events/custom-metadata-schema/{useCaseId}", READ, None, 200),
@@ -78,6 +79,8 @@ def openapi_document() -> dict:
             operation["security"] = []
         parameters = [{"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
                       for name in path.split("/") if name.startswith("{")]
+        if path == "/vision-events/bundle":
+            parameters.append({"name": "useCaseId", "in": "query", "schema": {"type": "string"}})
         if path == "/vision-events/use-cases" and method == "get":
             parameters.append({"name": "status", "in": "query", "schema": {"enum": ["active", "inactive"]}})
         if parameters:
@@ -90,6 +93,9 @@ def openapi_document() -> dict:
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"},
                                "metadata": {"type": "string"}}}}}}
+        elif body == "tar":
+            operation["requestBody"] = {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",

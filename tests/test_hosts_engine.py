@@ -82,6 +82,7 @@ def test_quality_check_line_offline_reports_every_part_and_delivers_every_event(
     assert {e["eventData"]["result"] for e in events} == {"pass", "fail"}   # the throttle never hides a new result
     failed = [e for e in events if e["eventData"]["result"] == "fail"]
     assert all(img["objectDetections"][0]["class"] == "template_match" for e in failed for img in e["images"][:1])
+    assert all("template_match" in e["customMetadata"]["qc_reason"] for e in failed)   # why it failed
     assert all(e["deviceId"] == "line-1-camera" and len(e["images"]) >= 1 for e in events)
 
 

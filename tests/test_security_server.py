@@ -201,3 +201,46 @@ def test_a_key_in_the_query_string_is_refused(local_server):
     answer = httpx.get(f"{local_server.url}/vision-events/use-cases", params={"api_key": local_server.api_key})
     assert answer.status_code == 401
     assert local_server.api_key not in answer.text
+
+
+# ------------------------------------------------------------------------------------------
+# Bundles (tar archives): member names are never paths on the server
+# ------------------------------------------------------------------------------------------
+def tar_bundle(members: dict, symlinks: dict = None) -> bytes:
+    import io
+    import json as _json
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in members.items():
+            data = _json.dumps(content).encode() if isinstance(content, dict) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("member", ["../../escape.jpg", "/tmp/escape-abs.jpg", "images/../../../escape2.jpg",
+                                    "link.jpg"])
+def test_bundle_member_names_cannot_escape(local_server, use_case_id, member):
+    payload = {"bundleFormatVersion": 1, "eventId": str(uuid.uuid4()), "eventType": "custom",
+               "useCaseId": use_case_id, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+               "images": [{"file": member}]}
+    symlinks = {"link.jpg": "/etc/passwd"} if member == "link.jpg" else {}
+    members = {"payload.json": payload, **({} if symlinks else {member: JPEG})}
+    before = {p for p in local_server.data_dir.parent.rglob("*")}
+    answer = httpx.post(f"{local_server.url}/vision-events/bundle", content=tar_bundle(members, symlinks),
+                        headers={"Authorization": f"Bearer {local_server.api_key}"})
+    assert answer.status_code in (201, 400), answer.text
+    assert set(answer.json()) == {"error"} or answer.json().get("created") is True
+    created = {p for p in local_server.data_dir.parent.rglob("*")} - before
+    assert all(p.resolve().is_relative_to(local_server.data_dir.resolve()) for p in created), created
+    assert not Path("/tmp/escape-abs.jpg").exists()
+    if symlinks:
+        assert answer.status_code == 400, "a symlink member was followed"

@@ -106,6 +106,7 @@ class Side:
         self.api_url = api_url
         self.api_key = api_key
         self.run_times_ns: List[int] = []
+        self.dropped_at_stream_start: Dict[str, int] = {}
         from inference.core.workflows.execution_engine.core import ExecutionEngine
 
         self._engine_class = ExecutionEngine
@@ -167,7 +168,16 @@ class Side:
         drained = False
         while not drained and time.monotonic() < deadline:
             drained = vision_events_blocks.flush(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
-        return {"drained": drained, "t_drained": time.time(), "stats": self.delivery_stats()}
+        return {"drained": drained, "t_drained": time.time(), "stats": self.delivery_stats(),
+                "dropped_since_stream": dropped_since(self.dropped_at_stream_start, self.dropped())}
+
+    def dropped(self) -> Dict[str, int]:
+        """Our sender's drop counters by reason, summed over destinations (the built-in keeps none)."""
+        totals: Dict[str, int] = {}
+        for stats in (self.delivery_stats() or {}).values():
+            for reason, count in stats.get("dropped", {}).items():
+                totals[reason] = totals.get(reason, 0) + count
+        return totals
 
     def delivery_stats(self) -> Optional[Dict[str, Any]]:
         if self.side == BUILTIN:
@@ -175,6 +185,10 @@ class Side:
         import vision_events_blocks
 
         return _jsonable(vision_events_blocks.stats())
+
+
+def dropped_since(before: Dict[str, int], after: Dict[str, int]) -> Dict[str, int]:
+    return {reason: n - before.get(reason, 0) for reason, n in after.items() if n - before.get(reason, 0)}
 
 
 def count_outcomes(results: List[Dict[str, Any]], outcomes: Dict[str, int]) -> None:
@@ -213,6 +227,7 @@ def cmd_burst(side: Side, use_case_id: str, images: str, events: int, drain_time
     engine = side.engine(use_case_id, images)
     outcomes = {"accepted": 0, "error": 0, "throttled": 0}
     side.run_times_ns.clear()
+    dropped_before = side.dropped()
     t_first = time.time()
     for _ in range(events):
         count_outcomes(engine.run(runtime_parameters=workloads.runtime_inputs(images, side.frames, None)), outcomes)
@@ -220,7 +235,7 @@ def cmd_burst(side: Side, use_case_id: str, images: str, events: int, drain_time
     sink_run_us_mean = sum(side.run_times_ns) / max(1, len(side.run_times_ns)) / 1000.0
     drained = side.drain(drain_timeout)
     return {"t_first": t_first, "t_last_submit": t_last_submit, "outcomes": outcomes,
-            "sink_run_us_mean": sink_run_us_mean, **drained}
+            "sink_run_us_mean": sink_run_us_mean, "dropped": dropped_since(dropped_before, side.dropped()), **drained}
 
 
 def cmd_stream(side: Side, use_case_id: str, images: str, fps: float, seconds: float,
@@ -237,6 +252,7 @@ def cmd_stream(side: Side, use_case_id: str, images: str, fps: float, seconds: f
     late_frames = 0
     streamed = 0
     ceiling = None if rss_ceiling_mb is None else rss_ceiling_mb * 1024 * 1024
+    side.dropped_at_stream_start = side.dropped()
     with MemorySampler() as memory:
         emit({"event": "streaming", "t": time.time()})
         started = next_frame = time.monotonic()
@@ -282,7 +298,8 @@ def cmd_pipeline_end(side: Side, use_case_id: str, video: str, images: str) -> D
     started = time.time()
     pipeline.start()
     pipeline.join()
-    return {"outcomes": outcomes, "pipeline_seconds": time.time() - started}
+    return {"outcomes": outcomes, "pipeline_seconds": time.time() - started, "stats": side.delivery_stats(),
+            "dropped": side.dropped()}
 
 
 def _jsonable(value: Any) -> Any:

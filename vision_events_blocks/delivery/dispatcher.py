@@ -56,7 +56,6 @@ _BODY_OVERHEAD = 1024  # bytes counted per event for its dict and bookkeeping
 _ANNOTATION_BYTES = 160  # JSON bytes of one annotation, for the estimate before serialising
 _OUTCOMES_KEPT = 10_000  # recent outcomes remembered for wait()
 _REPLAY_RESIDENT_LIMIT = 2000  # replay stops loading while this many events are in memory
-_PNG_MAGIC = b"\x89PNG"
 
 
 class Sender:
@@ -94,6 +93,12 @@ class Sender:
     def _start(self) -> None:
         """(Re)create every lock, queue and thread; also runs in a forked child."""
         cfg = self.config
+        # Import the mapping now: an encoder that first imports it at interpreter exit fails
+        # ("can't register atexit after shutdown") and the exit flush would lose the images.
+        from ..mapping import predictions_to_annotations
+        from ..mapping.images import encode_jpeg
+
+        self._map_predictions, self._encode_jpeg = predictions_to_annotations, encode_jpeg
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -325,21 +330,20 @@ class Sender:
             for role, data, key in (("output", attachment.output, "sourceId"), ("input", attachment.input, "inputSourceId")):
                 if data is None:
                     continue
-                slot, scale = _encode(data, role, cfg.jpeg_quality, cfg.max_image_side)
+                encoded = self._encode_jpeg(data, quality=cfg.jpeg_quality, max_side=cfg.max_image_side)
+                slot = ImageSlot(role, encoded.content_type, data=encoded.data, size=len(encoded.data))
+                scale = float(encoded.scale)
                 if index == 0 and role == "input":
                     input_scale = scale
                 spec["_slots"][key] = len(env.slots)
                 env.slots.append(slot)
             env.image_specs.append(spec)
         if env.predictions is not None:
-            from ..mapping import predictions_to_annotations
-
-            annotations = predictions_to_annotations(env.predictions, scale=input_scale)
-            for key, attr in (("objectDetections", "object_detections"), ("instanceSegmentations", "instance_segmentations"),
-                              ("keypoints", "keypoints"), ("classifications", "classifications")):
-                values = getattr(annotations, attr, None)
-                if values:
-                    env.image_specs[0][key] = list(values)
+            annotations = self._map_predictions(env.predictions, scale=input_scale)
+            env.image_specs[0].update(annotations.to_wire())
+            cut = annotations.dropped_non_finite + sum(annotations.truncated.values())
+            if cut:  # NaN boxes, or past the 1000-per-list cap: counted, never silent
+                self._count("annotations_dropped", cut)
         had_images = bool(env.attachments)
         env.attachments = None
         env.predictions = None
@@ -769,6 +773,7 @@ class Sender:
                 "uploads": counts["uploads"],
                 "requests": counts["requests"],
                 "bisections": counts["bisections"],
+                "annotations_dropped": counts["annotations_dropped"],
                 "paused_for_s": round(paused_for, 3),
                 "last_error": self._last_error,
                 "dead_letters": list(self._dead_letters),
@@ -832,8 +837,9 @@ def _attachments(images: Any, predictions: Any) -> List[ImageAttachment]:
             data = getattr(attachment, role)
             if data is None or isinstance(data, (bytes, bytearray, memoryview)):
                 continue
-            if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim not in (2, 3) or data.size == 0:
-                raise ValueError(f"images[{index}].{role} must be a non-empty uint8 image array (HxW or HxWxC) or encoded bytes")
+            if (not isinstance(data, np.ndarray) or data.ndim not in (2, 3) or data.size == 0
+                    or (data.ndim == 3 and data.shape[2] not in (1, 3, 4)) or data.dtype.kind not in "uifb"):
+                raise ValueError(f"images[{index}].{role} must be a non-empty image array (HxW, HxWx1/3/4) or encoded bytes")
     if predictions is not None and (not attachments or attachments[0].input is None):
         raise ValueError("predictions need images[0].input: annotations are drawn on the input frame")
     return attachments
@@ -846,14 +852,3 @@ def _image_nbytes(attachment: ImageAttachment) -> int:
             total += data.nbytes if isinstance(data, np.ndarray) else len(data)
     return total
 
-
-def _encode(data: Any, role: str, quality: int, max_side: Optional[int]) -> tuple:
-    """(ImageSlot, scale) for raw or already-encoded image data."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        blob = bytes(data)
-        content_type = "image/png" if blob[:4] == _PNG_MAGIC else "image/jpeg"
-        return ImageSlot(role, content_type, data=blob, size=len(blob)), 1.0
-    from ..mapping.images import encode_jpeg
-
-    encoded = encode_jpeg(data, quality=quality, max_side=max_side)
-    return ImageSlot(role, "image/jpeg", data=encoded.data, size=len(encoded.data)), float(encoded.scale)

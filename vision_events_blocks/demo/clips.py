@@ -130,7 +130,7 @@ def _background() -> np.ndarray:
     return frame
 
 
-def production_line(frames: int = 120, defect_every: int = 3) -> Tuple[Iterator[np.ndarray], LineTruth]:
+def production_line(frames: int = 120, defect_every: int = 2) -> Tuple[Iterator[np.ndarray], LineTruth]:
     """Frames (BGR, 640x480) of parts on a conveyor and workers crossing the walkway, plus the truth."""
     parts = tuple(Part(i, defective=(i % defect_every == defect_every - 1), first_frame=i * PART_SPAWN_EVERY)
                   for i in range(frames // PART_SPAWN_EVERY + 1))

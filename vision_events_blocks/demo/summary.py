@@ -71,9 +71,9 @@ def render(summary: DemoSummary) -> str:
     if summary.requests:
         failed = sum(1 for r in summary.requests if r.get("status", 200) >= 400)
         connections = len({r.get("connectionId") for r in summary.requests})
-        lines.append(f"  HTTP: {len(summary.requests)} requests ({failed} answered with an error and retried) "
-                     f"over {connections} connection(s); the built-in block would have made "
-                     f"{summary.builtin_requests()} requests on as many fresh connections")
+        lines.append(f"  HTTP: {len(summary.requests)} requests over {connections} connection(s), {failed} of them "
+                     f"failed by the server and retried. The built-in block needs {summary.builtin_requests()} "
+                     f"requests on as many fresh connections for these events, and loses any that fails.")
     if not summary.reported_ids:
         lines.append("Result: the workflows reported no event at all (see the errors above).")
     elif summary.all_delivered:

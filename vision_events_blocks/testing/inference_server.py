@@ -12,6 +12,7 @@ import); start it once per test session.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ class InferenceHttpServer:
         port: Optional[int] = None,
         extra_env: Optional[Dict[str, str]] = None,
     ) -> None:
+        self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="inference-http-"))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -110,3 +112,5 @@ class InferenceHttpServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)

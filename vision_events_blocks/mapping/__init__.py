@@ -1,0 +1,36 @@
+"""Pure mapping from what a pipeline sees to Vision Events wire data (no I/O, no threads).
+
+* :mod:`.annotations`: ``sv.Detections`` / ``sv.KeyPoints`` / classification dicts ->
+  the four annotation lists of an ``EventImage`` (camelCase wire dicts).
+* :mod:`.images`: frames -> JPEG bytes for the upload, resized with a reported ``scale``.
+
+The sender calls these on its own threads, never on the pipeline's hot path.
+"""
+from .annotations import (
+    LIST_KEYS,
+    AnnotationLists,
+    classification_to_annotations,
+    detection_class_names,
+    detections_to_annotations,
+    filter_detections,
+    keypoints_to_annotations,
+    mask_to_polygon,
+    predictions_to_annotations,
+)
+from .images import EncodedImage, encode_jpeg, sniff_image_type, to_bgr_uint8
+
+__all__ = [
+    "LIST_KEYS",
+    "AnnotationLists",
+    "EncodedImage",
+    "classification_to_annotations",
+    "detection_class_names",
+    "detections_to_annotations",
+    "encode_jpeg",
+    "filter_detections",
+    "keypoints_to_annotations",
+    "mask_to_polygon",
+    "predictions_to_annotations",
+    "sniff_image_type",
+    "to_bgr_uint8",
+]
