@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from vision_events_blocks.demo import clips
-from vision_events_blocks.demo.runner import run_workflow_on_video
+from vision_events_blocks.demo.runner import register_plugin, run_workflow_on_video
 from vision_events_blocks.testing.examples import load_example
 
 
@@ -76,7 +76,7 @@ EXIT_SCRIPT = textwrap.dedent(
     import json, os, sys
     import vision_events_blocks
     from vision_events_blocks.demo import clips
-    from vision_events_blocks.demo.runner import run_workflow_on_video
+    from vision_events_blocks.demo.runner import register_plugin, run_workflow_on_video
     from vision_events_blocks.testing.examples import load_example
 
     video, ids_file, use_case_id = sys.argv[1:4]
@@ -110,3 +110,30 @@ def test_events_queued_at_exit_are_delivered_by_the_exit_hook(production_line_cl
     assert reported["pending_at_end"] > 0, "nothing was left for the exit hook: the test proves nothing"
     stored = {e["eventId"] for e in local_server.events(use_case_id)}
     assert stored == set(reported["event_ids"])
+
+
+def test_a_key_only_in_workflow_init_parameters_is_overwritten_and_reported(shelf_clip, local_server, use_case_id,
+                                                                            monkeypatch, pointed_at_local_server):
+    """inference 1.8.3's ``init_with_workflow`` replaces ``workflows_core.api_key`` with its ``api_key``
+    argument (None here): the sink must say so on every frame, not crash and not drop silently."""
+    register_plugin()
+    from inference import InferencePipeline
+
+    for name in ("ROBOFLOW_API_KEY", "API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("inference.core.interfaces.legacy_stream.inference_pipeline.API_KEY", None, raising=False)
+    video, _ = shelf_clip
+    outputs = []
+    pipeline = InferencePipeline.init_with_workflow(
+        video_reference=str(video), workflow_specification=load_example("shelf_inventory.offline"),
+        on_prediction=lambda result, frame: outputs.append(result),
+        workflows_parameters={"product_template": clips.product_template(), "use_case_id": use_case_id},
+        workflow_init_parameters={"workflows_core.api_key": local_server.api_key},
+    )
+    pipeline.start()
+    pipeline.join()
+
+    sent = [o for o in outputs if o.get("event_id") or o.get("error_status")]
+    assert sent and all(o["error_status"] and "key" in o["message"].lower() for o in sent)
+    assert local_server.api_key not in " ".join(o["message"] for o in sent)
+    assert local_server.events(use_case_id) == []

@@ -129,7 +129,7 @@ def test_more_than_1000_detections_keeps_the_most_confident_and_reports_the_cut(
     kept = lists.object_detections
     assert len(kept) == 1000 and lists.truncated == {"objectDetections": 500}
     assert lists.losses() == {"annotation_truncated": 500}
-    assert min(d["confidence"] for d in kept) >= np.sort(confidence)[-1000]
+    assert min(d["confidence"] for d in kept) >= round(np.sort(confidence)[-1000], 4)  # sent to 1e-4
     xs = [d["x"] for d in kept]
     assert xs == sorted(xs)  # original order preserved
     assert_valid(lists)

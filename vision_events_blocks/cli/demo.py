@@ -151,4 +151,4 @@ def _print_how_to_look(server: Any, use_case_id: str, kept: bool) -> None:
     click.echo(f"  export ROBOFLOW_API_KEY={shlex.quote(server.api_key)}   # local throwaway key")
     click.echo(f"  vision-events query --api-url {url} --use-case {use_case_id}")
     click.echo(f"  vision-events query --api-url {url} --use-case {use_case_id} --event-type quality_check "
-               f"--field 'result eq fail' --format json")
+               f"--field 'result eq fail' --format jsonl")

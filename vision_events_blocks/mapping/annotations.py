@@ -220,7 +220,13 @@ def _boxes(xyxy: np.ndarray, scale: float) -> np.ndarray:
 
 def _rounded(boxes: np.ndarray, confidence: np.ndarray) -> Tuple[List[List[float]], List[float]]:
     """Boxes to 0.01 px and confidences to 1e-4 as Python lists: a third of the JSON, no lost meaning."""
-    return np.round(boxes, COORDINATE_DECIMALS).tolist(), np.round(confidence, CONFIDENCE_DECIMALS).tolist()
+    return _round(boxes, COORDINATE_DECIMALS).tolist(), _round(confidence, CONFIDENCE_DECIMALS).tolist()
+
+
+def _round(values: np.ndarray, decimals: int) -> np.ndarray:
+    """``np.round`` that leaves huge values alone (rounding 1e308 would overflow to inf)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(np.abs(values) < 1e12, np.round(values, decimals), values)
 
 
 def _box_dict(name: str, box: Sequence[float], confidence: float) -> Dict[str, Any]:
@@ -279,7 +285,7 @@ def _polygon_points(polygon: np.ndarray, scale: float) -> Optional[List[List[flo
     points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) * scale
     if len(points) < 3 or not np.isfinite(points).all():
         return None
-    return np.round(points, COORDINATE_DECIMALS).tolist()
+    return _round(points, COORDINATE_DECIMALS).tolist()
 
 
 # ------------------------------------------------------------------------------ detections
@@ -376,7 +382,7 @@ def _inference_keypoints(data: Mapping[str, Any], row: int, scale: float, result
     finite = np.isfinite(xy[:count]).all(axis=1)
     if not finite.all():
         result.warnings.append(f"{int((~finite).sum())} non-finite keypoint(s) dropped from detection {row}")
-    xy = np.round(xy, COORDINATE_DECIMALS)
+    xy = _round(xy, COORDINATE_DECIMALS)
     return [{"id": ids[k], "x": xy[k, 0].item(), "y": xy[k, 1].item()} for k in np.flatnonzero(finite).tolist()]
 
 
@@ -440,7 +446,7 @@ def keypoints_to_annotations(
     result._count_truncated("keypoints", len(rows) - len(kept))
     names = _row_class_names(key_points.data, key_points.class_id, n)
     box_lists, confidence_list = _rounded(boxes, confidence)
-    xy_lists = np.round(xy, COORDINATE_DECIMALS).tolist()
+    xy_lists = _round(xy, COORDINATE_DECIMALS).tolist()
     for i in kept.tolist():
         points = [{"id": k, "x": xy_lists[i][k][0], "y": xy_lists[i][k][1]} for k in np.flatnonzero(visible[i]).tolist()]
         result.keypoints.append({**_box_dict(names[i], box_lists[i], confidence_list[i]), "keypoints": points})
