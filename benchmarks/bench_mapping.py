@@ -95,6 +95,7 @@ def main() -> None:
         "5000 boxes (capped to 1000)": many_boxes(5000),
         "100 masks 640x480": many_masks(100, 480, 640),
         "1000 masks 640x480": many_masks(1000, 480, 640),
+        "100 masks 1920x1080": many_masks(100, 1080, 1920),
     }.items():
         lists = predictions_to_annotations(predictions)
         points = sum(len(s["points"]) for s in lists.instance_segmentations)

@@ -9,6 +9,9 @@ case arrives while the disabled one never does.
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import time
 
 import cv2
@@ -114,20 +117,29 @@ def test_safety_alerts_over_http_with_detections_as_data(inference_http_server, 
     assert "loading dock B" in event["eventData"]["description"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
+SIGTERM_LOSES_MEMORY_QUEUE = pytest.mark.xfail(strict=True, reason=(
     "KNOWN BUG (delivery/registry): uvicorn handles SIGTERM itself, then restores the handler it saved "
     "before importing the app (SIG_DFL) and re-raises SIGTERM, so the process dies before atexit runs; "
     "the registry cannot install a SIGTERM hook because senders are created in request threads "
     "(signal.signal needs the main thread). Queued events are lost on every server restart."))
-def test_events_queued_when_the_server_shuts_down_are_delivered(local_server, use_case_id, tmp_path):
-    """A deploy restarts the inference server: what its sender still holds must go out on SIGTERM."""
+
+
+@pytest.mark.parametrize("durable", [pytest.param(False, marks=SIGTERM_LOSES_MEMORY_QUEUE, id="memory"),
+                                     pytest.param(True, id="outbox")])
+def test_events_queued_when_the_server_shuts_down_are_delivered(local_server, use_case_id, tmp_path, durable):
+    """A deploy restarts the inference server: what its sender still holds must not be lost.
+
+    Memory mode must send it on SIGTERM; with the durable outbox (``VISION_EVENTS_OUTBOX_DIR``)
+    it may stay on disk, and ``vision-events outbox flush`` delivers it afterwards.
+    """
     from vision_events_blocks.testing.inference_server import InferenceHttpServer
 
     spec = load_example("quality_check_line.offline")
     frames = list(clips.production_line(frames=90)[0])
     template = b64(clips.defect_template())
-    server = InferenceHttpServer(vision_events_api_url=local_server.url, workdir=tmp_path,
-                                 extra_env={"VISION_EVENTS_SHUTDOWN_TIMEOUT_S": "60"})
+    outbox = tmp_path / "outbox"
+    env = {"VISION_EVENTS_SHUTDOWN_TIMEOUT_S": "60", **({"VISION_EVENTS_OUTBOX_DIR": str(outbox)} if durable else {})}
+    server = InferenceHttpServer(vision_events_api_url=local_server.url, workdir=tmp_path / "http", extra_env=env)
     with server:
         local_server.set_faults(latency_ms=400)   # slow network: the events are still queued at shutdown
         try:
@@ -138,6 +150,12 @@ def test_events_queued_when_the_server_shuts_down_are_delivered(local_server, us
         finally:
             local_server.set_faults()
     assert all(ids)
+    if durable:
+        flushed = subprocess.run(
+            [sys.executable, "-c", "from vision_events_blocks.cli import main; main()", "outbox", "flush",
+             "--dir", str(outbox), "--api-url", local_server.url, "--timeout", "60"],
+            env=dict(os.environ, ROBOFLOW_API_KEY=local_server.api_key), capture_output=True, text=True, timeout=120)
+        assert flushed.returncode == 0, flushed.stdout + flushed.stderr
     assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
 
 

@@ -529,3 +529,27 @@ def test_mapped_annotations_are_accepted_and_queryable(local_server, use_case_id
     image = stored["images"][0]
     assert image["instanceSegmentations"][0]["points"] == lists.instance_segmentations[0]["points"]
     assert len(image["keypoints"]) == 2 and image["classifications"] == [{"class": "bad", "confidence": 0.77}]
+
+
+def test_huge_but_finite_boxes_survive_rounding():
+    lists = detections_to_annotations(boxes([[1e307, 0, 1.5e307, 1]], [0.5], ["far"]))
+    assert lists.dropped_non_finite == 0 and lists.object_detections[0]["width"] == pytest.approx(5e306)
+    assert_valid(lists)
+
+
+@pytest.mark.filterwarnings("ignore:A `Detections` object was created with a mask")
+def test_non_bool_masks_are_read_as_set_where_positive():
+    mask = np.zeros((1, 20, 20), np.uint8)
+    mask[0, 5:15, 5:15] = 1
+    lists = detections_to_annotations(boxes([[5, 5, 14, 14]], [0.9], ["a"], mask=mask))
+    assert polygon_area(lists.instance_segmentations[0]["points"]) == pytest.approx(81)
+
+
+def test_encoding_is_thread_safe_and_deterministic():
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [textured_frame(240, 320, seed) for seed in range(4)]
+    serial = [encode_jpeg(frame).data for frame in frames]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda frame: encode_jpeg(frame).data, frames * 3))
+    assert parallel == serial * 3

@@ -178,7 +178,7 @@ def outbox_rows(outbox: Path) -> int:
 ROUNDS = [
     ("during image uploads", {"latency_ms": 300}, {"image_side": 480, "rate": 40, "events": 400}, 120),
     ("during slow batch sends", {"latency_ms": 1500}, {"rate": 200, "events": 2000}, 600),
-    ("during heavy outbox writes", {}, {"image_side": 1080, "rate": 0, "events": 400}, 30),
+    ("during heavy outbox writes", {}, {"image_side": 1080, "rate": 0, "events": 400}, 60),
     ("during retries of failing sends", {"fail_rate": 0.7, "latency_ms": 50}, {"image_side": 240, "rate": 100, "events": 800}, 200),
     ("right after start (replay in progress)", {"latency_ms": 200}, {"rate": 100, "events": 400}, 5),
 ]
@@ -206,6 +206,7 @@ def run_crash_rounds(server, use_case_id: str, tmp_path: Path, rounds: list, rep
                 worker.kill()
                 worker.wait(30)
         assert worker.returncode == -signal.SIGKILL
+        server.set_faults()  # so the checks below can query the server
         assert integrity(outbox) == "ok", f"outbox corrupt after kill -9 {name}"
         report["rounds"].append({"name": name, "submitted": len(journal.submitted()),
                                  "acknowledged": len(journal.acknowledged()), "outbox_rows_after_kill": outbox_rows(outbox),

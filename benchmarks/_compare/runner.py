@@ -55,8 +55,8 @@ class Profile:
 
 QUICK = Profile(
     name="quick", hot_frames=90, burst_events={"no_images": 300, "one_720p": 60, "two_1080p": 30},
-    fault_fps=10, fault_seconds=5, outage_stream_seconds=9, outage_start_s=2, outage_seconds=4,
-    memory_seconds=10, video_frames=90, drain_timeout_s=40, memory_ceiling_mb=2048,
+    fault_fps=10, fault_seconds=4, outage_stream_seconds=7, outage_start_s=1.5, outage_seconds=3,
+    memory_seconds=6, video_frames=90, drain_timeout_s=40, memory_ceiling_mb=2048,
 )
 FULL = Profile(
     name="full", hot_frames=600, burst_events={"no_images": 2000, "one_720p": 300, "two_1080p": 120},

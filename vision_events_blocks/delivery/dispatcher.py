@@ -344,14 +344,13 @@ class Sender:
             cut = annotations.dropped_non_finite + sum(annotations.truncated.values())
             if cut:  # NaN boxes, or past the 1000-per-list cap: counted, never silent
                 self._count("annotations_dropped", cut)
-        had_images = bool(env.attachments)
         env.attachments = None
         env.predictions = None
-        annotations = 0
-        if had_images:  # the body alone was validated at submit; the added images are checked here
+        annotation_count = 0
+        if env.image_specs:  # the body alone was validated at submit; the added images are checked here
             VisionEvent.model_validate(env.wire_event(placeholder="pending-upload"))  # fails here, not at the server
-            annotations = sum(len(v) for spec in env.image_specs for v in spec.values() if isinstance(v, list))
-        env.body_size = _BODY_OVERHEAD + _ANNOTATION_BYTES * annotations  # estimate until serialised when ready
+            annotation_count = sum(len(v) for spec in env.image_specs for v in spec.values() if isinstance(v, list))
+        env.body_size = _BODY_OVERHEAD + _ANNOTATION_BYTES * annotation_count  # estimate until serialised when ready
         env.prepared = True
 
     def _on_persisted(self, envs: List[Envelope]) -> None:

@@ -98,8 +98,13 @@ def close_all(timeout: Optional[float] = None) -> bool:
     deadline = time.monotonic() + timeout
     ok = True
     for sender in todo:
-        if sender._pid == os.getpid():
+        if sender._pid != os.getpid():
+            continue
+        try:
             ok = sender.close(max(0.0, deadline - time.monotonic())) and ok
+        except Exception:  # one broken sender must not keep the others from flushing
+            logger.exception("vision-events: closing %s failed", sender.label)
+            ok = False
     return ok
 
 
@@ -169,9 +174,16 @@ def _at_exit() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    """Flush within the deadline, then terminate the way the default handler would."""
+    """Flush within the deadline, then terminate the way the default handler would.
+
+    The flush runs on its own thread and is joined with a deadline: the handler interrupts
+    the main thread anywhere, possibly while it holds a sender lock, and must never hang.
+    """
     try:
-        close_all()
+        timeout = max((s.config.shutdown_timeout_s for s in list(_senders.values())), default=0.0)
+        closer = threading.Thread(target=close_all, name="vision-events-sigterm", daemon=True)
+        closer.start()
+        closer.join(timeout + 1.0)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)

@@ -366,7 +366,9 @@ def _as_polygon(value: Any) -> np.ndarray:
         return np.zeros((0, 2))
 
 
-def _inference_keypoints(data: Mapping[str, Any], row: int, scale: float, result: AnnotationLists) -> List[Dict[str, Any]]:
+def _inference_keypoints(
+    data: Mapping[str, Any], row: int, scale: float, result: AnnotationLists
+) -> List[Dict[str, Any]]:
     """The keypoints of one row of inference's keypoint ``sv.Detections`` (padding removed)."""
     try:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -448,7 +450,8 @@ def keypoints_to_annotations(
     box_lists, confidence_list = _rounded(boxes, confidence)
     xy_lists = _round(xy, COORDINATE_DECIMALS).tolist()
     for i in kept.tolist():
-        points = [{"id": k, "x": xy_lists[i][k][0], "y": xy_lists[i][k][1]} for k in np.flatnonzero(visible[i]).tolist()]
+        shown = np.flatnonzero(visible[i]).tolist()
+        points = [{"id": k, "x": xy_lists[i][k][0], "y": xy_lists[i][k][1]} for k in shown]
         result.keypoints.append({**_box_dict(names[i], box_lists[i], confidence_list[i]), "keypoints": points})
     return result
 
