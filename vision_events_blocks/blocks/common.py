@@ -234,26 +234,16 @@ def _empty_selection(predictions: Predictions) -> Selection:
 
 
 def _select_detections(detections: sv.Detections, wanted: Optional[set], min_confidence: float) -> Selection:
-    from ..mapping import filter_detections
+    from ..mapping import filter_detections, row_class_names
 
     classes = None if wanted is None else sorted(wanted)
     selected = filter_detections(detections, classes=classes, min_confidence=min_confidence)
-    names = row_class_names(selected)
+    names = np.asarray(row_class_names(selected), dtype=object)
     confidences = (
         np.ones(len(selected)) if selected.confidence is None else np.asarray(selected.confidence, dtype=float)
     )
     tracker_ids = None if selected.tracker_id is None else np.asarray(selected.tracker_id)
     return Selection(selected, names, confidences, tracker_ids)
-
-
-def row_class_names(detections: sv.Detections) -> np.ndarray:
-    """One class name per row: ``data['class_name']``, else the class id, else ``object``."""
-    names = detections.data.get("class_name")
-    if names is not None:
-        return np.asarray(names).astype(str)
-    if detections.class_id is not None:
-        return np.asarray(detections.class_id).astype(str)
-    return np.full(len(detections), "object", dtype=object)
 
 
 def _select_classification(result: Dict[str, Any], wanted: Optional[set], min_confidence: float) -> Selection:
@@ -279,12 +269,9 @@ def _select_classification(result: Dict[str, Any], wanted: Optional[set], min_co
 
 def non_finite_count(predictions: Predictions) -> int:
     """Detections whose box or confidence is NaN/inf (the mapping leaves them out)."""
-    if not isinstance(predictions, sv.Detections) or len(predictions) == 0:
-        return 0
-    bad = ~np.isfinite(np.asarray(predictions.xyxy, dtype=float)).all(axis=1)
-    if predictions.confidence is not None:
-        bad |= ~np.isfinite(np.asarray(predictions.confidence, dtype=float))
-    return int(bad.sum())
+    from ..mapping import count_non_finite
+
+    return count_non_finite(predictions) if isinstance(predictions, sv.Detections) else 0
 
 
 # ------------------------------------------------------------------------ small helpers

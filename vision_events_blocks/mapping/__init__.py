@@ -10,12 +10,14 @@ from .annotations import (
     LIST_KEYS,
     AnnotationLists,
     classification_to_annotations,
+    count_non_finite,
     detection_class_names,
     detections_to_annotations,
     filter_detections,
     keypoints_to_annotations,
     mask_to_polygon,
     predictions_to_annotations,
+    row_class_names,
 )
 from .images import EncodedImage, encode_jpeg, sniff_image_type, to_bgr_uint8
 
@@ -24,6 +26,7 @@ __all__ = [
     "AnnotationLists",
     "EncodedImage",
     "classification_to_annotations",
+    "count_non_finite",
     "detection_class_names",
     "detections_to_annotations",
     "encode_jpeg",
@@ -31,6 +34,7 @@ __all__ = [
     "keypoints_to_annotations",
     "mask_to_polygon",
     "predictions_to_annotations",
+    "row_class_names",
     "sniff_image_type",
     "to_bgr_uint8",
 ]

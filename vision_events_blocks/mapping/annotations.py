@@ -312,7 +312,7 @@ def detections_to_annotations(
         return result
     boxes = _boxes(_as_float_array(detections.xyxy, (n, 4), "detections.xyxy"), scale)
     raw_confidence = _confidences(detections.confidence, n, "detections.confidence")
-    valid = np.isfinite(boxes).all(axis=1) & np.isfinite(raw_confidence)
+    valid = _finite_rows(boxes, raw_confidence)
     result.dropped_non_finite = int(n - valid.sum())
     if result.dropped_non_finite:
         result.warnings.append(f"{result.dropped_non_finite} detection(s) with NaN/inf box or confidence dropped")
@@ -565,10 +565,31 @@ def predictions_to_annotations(
     )
 
 
+def _finite_rows(boxes: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Rows whose box and confidence are all finite (the others are dropped and counted)."""
+    return np.isfinite(boxes).all(axis=1) & np.isfinite(confidence)
+
+
 # ------------------------------------------------------------------------------ block helpers
+def row_class_names(detections: sv.Detections) -> List[str]:
+    """One class name per row, with the same fallbacks the mapping sends, so blocks decide on
+    exactly the names that reach the server."""
+    return _row_class_names(detections.data, detections.class_id, len(detections))
+
+
 def detection_class_names(detections: sv.Detections) -> List[str]:
     """The distinct class names of ``detections``, sorted (same fallbacks as the mapping)."""
-    return sorted(set(_row_class_names(detections.data, detections.class_id, len(detections))))
+    return sorted(set(row_class_names(detections)))
+
+
+def count_non_finite(detections: sv.Detections) -> int:
+    """How many detections the mapping will leave out for a NaN/inf box or confidence."""
+    n = len(detections)
+    if n == 0:
+        return 0
+    boxes = _as_float_array(detections.xyxy, (n, 4), "detections.xyxy")
+    confidence = _confidences(detections.confidence, n, "detections.confidence")
+    return int(n - _finite_rows(boxes, confidence).sum())
 
 
 def filter_detections(
