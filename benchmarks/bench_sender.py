@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import supervision as sv  # noqa: E402
 
 from vision_events_blocks.delivery import ImageAttachment, Sender, SenderConfig  # noqa: E402
+from vision_events_blocks.mapping.images import encode_jpeg  # noqa: E402
 from vision_events_blocks.server.testing import LocalServer  # noqa: E402
 
 
@@ -105,7 +106,10 @@ def main() -> None:
         results["submit_two_1080p_100_dets_burst"] = percentiles(samples)
         sender.flush(120, delivered=True)
         s = sender.stats()
-        results["jpeg"] = {"uploads": s["uploads"], "dropped": s["dropped"], "peak_buffered_mb": round(s["peak_buffered_bytes"] / 1e6, 1)}
+        jpeg = encode_jpeg(frame_a, quality=sender.config.jpeg_quality, max_side=sender.config.max_image_side)
+        results["image_submits"] = {"uploads": s["uploads"], "dropped": s["dropped"],
+                                    "peak_buffered_mb": round(s["peak_buffered_bytes"] / 1e6, 1),
+                                    "jpeg_kb_per_1080p_frame": round(len(jpeg.data) / 1024)}
         sender.close(10)
 
         # 3. delivered events/s, no images

@@ -16,6 +16,9 @@ Measures (details in ``benchmarks/_compare/``):
 
 Each side runs in its own worker process (no shared memory or threads) through the real
 Execution Engine with the host's 4-worker sink pool, the way InferencePipeline runs blocks.
+Workers inherit the environment, so our sender's settings can be varied from the command
+line, e.g. ``VISION_EVENTS_OVERFLOW_POLICY=block ... --sides ours --scenarios throughput``.
+``--from-json`` re-renders the table and chart of a saved run without measuring.
 Prints a Markdown table of ratios (ours vs built-in) and writes ``compare_builtin[-quick].json``
 and ``.png`` into ``--out``. Exit code 0 even when a target is missed (the table says so);
 1 when a scenario could not run.
@@ -53,6 +56,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--memory-modes", default=None,
                         help="server-down flavours for the memory scenario: refused, blackhole "
                              "(default: blackhole with --quick, both otherwise)")
+    parser.add_argument("--tag", default="", help="suffix of the output file names (e.g. a configuration variant)")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="do not measure: re-render the table and chart from a saved results JSON")
     args = parser.parse_args(argv)
@@ -154,9 +158,10 @@ def main(argv: List[str] = None) -> int:
     cap_mb = payload["profile"]["buffer_cap_mb"]
     rows = report.table_rows(payload["results"], cap_mb)
     payload["table"] = rows
+    payload["environment_overrides"] = {k: v for k, v in os.environ.items() if k.startswith("VISION_EVENTS_")}
     table = report.markdown_table(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "compare_builtin-quick" if args.quick else "compare_builtin"
+    stem = "-".join(part for part in ("compare_builtin", "quick" if args.quick else "", args.tag) if part)
     report.write_json(args.out / f"{stem}.json", payload)
     title = (f"vision_events/sink@v1 vs roboflow_core/roboflow_vision_events@v1 "
              f"({payload['profile']['name']} run, {payload['machine']['cpus']} CPUs)")

@@ -268,3 +268,14 @@ def test_sink_names_custom_metadata_when_it_is_not_a_flat_object(custom_metadata
                       custom_metadata=custom_metadata)
     assert result["error_status"] and not result["event_id"], result
     assert "custom_metadata" in result["message"], result["message"]
+
+
+@pytest.mark.parametrize("predictions", [{"predicted_classes": [[]]}, {"predicted_classes": [{"a": 1}]},
+                                         {"top": ["x"], "confidence": 0.9}, {"top": "x", "confidence": "high"}])
+def test_builders_name_predictions_when_a_classification_is_malformed(predictions):
+    """Classification results can come from a workflow input as arbitrary JSON."""
+    for block_class in (QualityCheckEventBlockV1, InventoryCountEventBlockV1):
+        try:
+            block_class().run(predictions=predictions)
+        except (ValueError, TypeError) as error:
+            assert "predictions" in str(error), f"{block_class.__name__}: {type(error).__name__}: {error}"

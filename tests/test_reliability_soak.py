@@ -77,12 +77,13 @@ def camera_detections(rng: np.random.Generator, width: int, height: int) -> sv.D
     )
 
 
-def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: int = 30) -> dict:
+def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: int = 30,
+             phases=FAULT_PHASES, buffer_bytes: int = BUFFER_BYTES) -> dict:
     rng = np.random.default_rng(seed)
     chooser = random.Random(seed)
     base_frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
     sender = Sender(server.url, server.api_key, SenderConfig.from_env(
-        max_buffer_bytes=BUFFER_BYTES, overflow_policy="drop_oldest", retry_initial_s=0.2, retry_max_s=5.0,
+        max_buffer_bytes=buffer_bytes, overflow_policy="drop_oldest", retry_initial_s=0.2, retry_max_s=5.0,
         batch_linger_s=0.5, max_retry_age_s=None, stats_log_interval_s=3600.0))
     log_start = len(server.request_log())
     sampler = RssSampler()
@@ -97,7 +98,7 @@ def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: i
         for index in range(frames):
             now = time.monotonic()
             if now >= next_switch:
-                name, faults = chooser.choice(FAULT_PHASES)
+                name, faults = chooser.choice(phases)
                 server.set_faults(**faults)
                 phases_seen[name] += 1
                 next_switch = now + chooser.uniform(2.0, 5.0)
@@ -138,6 +139,7 @@ def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: i
         "drain_s": round(drain_seconds, 1),
         "drained": drained,
         "fps": fps,
+        "buffer_mb": round(buffer_bytes / MB, 1),
         "submitted": len(submitted),
         "stored": len(stored & set(submitted)),
         "events_per_s": round(len(stored & set(submitted)) / (load_seconds + drain_seconds), 1),
@@ -177,7 +179,16 @@ def check_soak(figures: dict) -> None:
     assert figures["lost_without_reason"] == 0
     assert stats["sent"] == figures["stored"]
     assert sum(v for k, v in figures["server_statuses"].items() if k in ("429", "503")) > 0, "no fault was injected"
-    assert figures["rss_mb"]["growth_after_warmup"] * MB <= BUFFER_BYTES + RSS_MARGIN, figures["rss_mb"]
+    assert figures["rss_mb"]["growth_after_warmup"] * MB <= figures["buffer_mb"] * MB + RSS_MARGIN, figures["rss_mb"]
+
+
+def test_long_outage_with_a_small_budget_drops_only_with_a_counted_reason(faults, use_case_id):
+    """The server is down the whole time and the budget holds ~10 frames: events are lost, but
+    every one is counted ``buffer_full`` and the accounting still balances."""
+    figures = run_soak(faults, use_case_id, duration_s=15.0, phases=[("outage", {"outage_seconds": 16.0})],
+                       buffer_bytes=8 * MB)
+    assert figures["stats"]["dropped"].get("buffer_full", 0) > 0, "the budget never overflowed"
+    check_soak(figures)
 
 
 def test_soak_30fps_with_random_faults(faults, use_case_id):

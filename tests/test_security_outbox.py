@@ -58,3 +58,23 @@ def test_outbox_files_are_private_and_hold_no_key(make_sender, faults, use_case_
             assert key not in path.read_bytes(), f"the API key is stored in {path.relative_to(tmp_path)}"
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_sender_stats_logs_and_dead_letters_never_hold_the_key(make_sender, local_server, use_case_id, caplog):
+    """A refused key ends in dead letters whose messages, like stats() and the logs, omit it."""
+    import json
+    import logging
+    import uuid
+
+    secret = "refused-" + uuid.uuid4().hex
+    caplog.set_level(logging.DEBUG)
+    sender = make_sender(key=secret)
+    for _ in range(3):
+        sender.submit({"eventType": "custom", "useCaseId": use_case_id})
+    assert sender.flush(timeout=30), sender.stats()
+    stats = sender.stats()
+    assert stats["dead_lettered"] == 3, stats
+    sender.close(timeout=5)
+    text = json.dumps(stats, default=str) + repr(sender) + str(vars(sender)) + caplog.text
+    assert "401" in json.dumps(stats["dead_letters"])
+    assert secret not in text

@@ -69,9 +69,9 @@ def table_rows(results: Dict[str, Any], cap_mb: float) -> List[Dict[str, Any]]:
             add(f"Peak RSS growth, server {label}", (key, "growth_mb"), 0, f"≤ cap ({cap_mb:g} MB)",
                 lambda o, b, r: o <= cap_mb, "MB")
     for images in EVENTS_PER_S_TARGET:
-        add(f"Requests per event, {IMAGE_LABELS[images]}", ("throughput", images, "requests_per_event"), 2,
+        add(f"Requests per stored event, {IMAGE_LABELS[images]}", ("throughput", images, "requests_per_event"), 2,
             "fewer", lambda o, b, r: b is None or o <= b)
-        add(f"Connections per event, {IMAGE_LABELS[images]}", ("throughput", images, "connections_per_event"), 3,
+        add(f"Connections per stored event, {IMAGE_LABELS[images]}", ("throughput", images, "connections_per_event"), 3,
             "fewer", lambda o, b, r: b is None or o <= b)
     return rows
 
@@ -155,8 +155,8 @@ def write_chart(path: Path, results: Dict[str, Any], cap_mb: float, title: str) 
     ax.set_title("Memory, 30 fps 1080p, server down")
     ax.legend(fontsize=8)
 
-    for ax, field, label in ((axes[1, 1], "requests_per_event", "HTTP requests per event"),
-                             (axes[1, 2], "connections_per_event", "TCP connections per event")):
+    for ax, field, label in ((axes[1, 1], "requests_per_event", "HTTP requests per stored event"),
+                             (axes[1, 2], "connections_per_event", "TCP connections per stored event")):
         values = {side: [_get(results, "throughput", w, side, field) for w in workloads] for side in (BUILTIN, OURS)}
         grouped(ax, [IMAGE_LABELS[w] for w in workloads], values, label, digits=2)
         ax.set_title(label)

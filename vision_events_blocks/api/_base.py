@@ -144,7 +144,13 @@ class _BaseClient:
     pydantic ``ValidationError`` for model fields; a plain ``ValueError`` for arguments such
     as ``status`` or upload ``metadata``). Everything that goes wrong after that is a
     :class:`~.errors.VisionEventsError`.
+
+    ``transport`` replaces the network (an ``httpx.MockTransport`` in a test, say); when it
+    is given, ``verify`` and ``max_connections`` are the transport's business. The subclass
+    names its pool type (``httpx.Client`` or ``httpx.AsyncClient``) in ``_http_class``.
     """
+
+    _http_class: Type[Union[httpx.Client, httpx.AsyncClient]]
 
     def __init__(
         self,
@@ -154,6 +160,7 @@ class _BaseClient:
         timeout: Union[float, httpx.Timeout, None] = None,
         max_connections: int = 10,
         verify: bool = True,
+        transport: Union[httpx.BaseTransport, httpx.AsyncBaseTransport, None] = None,
         user_agent: Optional[str] = None,
     ) -> None:
         if not isinstance(max_connections, int) or isinstance(max_connections, bool) or max_connections < 1:
@@ -162,8 +169,14 @@ class _BaseClient:
         self.api_url = resolve_api_url(api_url)
         self.timeout = resolve_timeout(timeout)
         self.verify = bool(verify)
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._headers = {"User-Agent": user_agent or default_user_agent(), "Accept": "application/json"}
+        self._http = self._http_class(
+            headers={"User-Agent": user_agent or default_user_agent(), "Accept": "application/json"},
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            verify=self.verify,
+            transport=transport,
+            follow_redirects=False,
+        )
 
     def __repr__(self) -> str:
         key = "ApiKey('***')" if self._api_key is not None else "None"

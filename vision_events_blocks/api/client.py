@@ -41,7 +41,7 @@ The client does not retry: retries, back-off and persistence belong to the sende
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator, List, Mapping, Optional, Sequence, Set, Union
+from typing import Any, AsyncIterator, Iterator, List, Mapping, Optional, Sequence, Set
 
 import httpx
 
@@ -68,7 +68,6 @@ from .models import (
     UseCaseList,
     UseCaseResponse,
 )
-from .secrets import ApiKey
 
 __all__ = [
     "AsyncVisionEventsClient",
@@ -83,32 +82,11 @@ __all__ = [
 class VisionEventsClient(_BaseClient):
     """Blocking client over one keep-alive connection pool; safe to share between threads.
 
-    ``transport`` replaces the network (an ``httpx.MockTransport`` in a test, say); when it
-    is given, ``verify`` and ``max_connections`` are the transport's business.
+    Constructor: see :class:`~._base._BaseClient` (``api_key``, ``api_url``, ``timeout``,
+    ``max_connections``, ``verify``, ``transport``, ``user_agent``).
     """
 
-    def __init__(
-        self,
-        api_key: Union[str, ApiKey, None] = None,
-        api_url: Optional[str] = None,
-        *,
-        timeout: Union[float, httpx.Timeout, None] = None,
-        max_connections: int = 10,
-        verify: bool = True,
-        transport: Optional[httpx.BaseTransport] = None,
-        user_agent: Optional[str] = None,
-    ) -> None:
-        super().__init__(
-            api_key, api_url, timeout=timeout, max_connections=max_connections, verify=verify, user_agent=user_agent
-        )
-        self._http = httpx.Client(
-            headers=self._headers,
-            timeout=self.timeout,
-            limits=self._limits,
-            verify=self.verify,
-            transport=transport,
-            follow_redirects=False,
-        )
+    _http_class = httpx.Client
 
     def _send(self, call: Call) -> Any:
         args = self._request_args(call)
@@ -203,28 +181,7 @@ class AsyncVisionEventsClient(_BaseClient):
     """Same constructor and methods as :class:`VisionEventsClient`, as coroutines;
     ``iter_events`` is an async iterator; ``aclose()`` and ``async with``."""
 
-    def __init__(
-        self,
-        api_key: Union[str, ApiKey, None] = None,
-        api_url: Optional[str] = None,
-        *,
-        timeout: Union[float, httpx.Timeout, None] = None,
-        max_connections: int = 10,
-        verify: bool = True,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
-        user_agent: Optional[str] = None,
-    ) -> None:
-        super().__init__(
-            api_key, api_url, timeout=timeout, max_connections=max_connections, verify=verify, user_agent=user_agent
-        )
-        self._http = httpx.AsyncClient(
-            headers=self._headers,
-            timeout=self.timeout,
-            limits=self._limits,
-            verify=self.verify,
-            transport=transport,
-            follow_redirects=False,
-        )
+    _http_class = httpx.AsyncClient
 
     async def _send(self, call: Call) -> Any:
         args = self._request_args(call)

@@ -27,7 +27,7 @@ from inference.core.workflows.execution_engine.entities.types import (
     Selector,
 )
 
-from .kinds import Predictions
+from .kinds import BuiltEvent, Predictions
 
 ENGINE_COMPATIBILITY = ">=1.3.0,<2.0.0"
 LICENSE = "Apache-2.0"
@@ -153,20 +153,22 @@ class FrameContext:
     clock: float
 
 
-def frame_context(image: Any) -> FrameContext:
+def frame_context(image: Any, stream_id: Any = None) -> FrameContext:
     """The frame's stream and capture time; now (UTC) when the image has no video metadata.
 
+    An explicit ``stream_id`` input wins over the frame's video identifier: still images sent
+    over HTTP carry no video metadata, so it is the only way to tell their cameras apart.
     ``WorkflowImageData.video_metadata`` invents metadata (the parent id and ``now``) for
     still images, so the private ``_video_metadata`` tells real metadata from that default.
     inference stamps frames with naive local time: a naive timestamp is read as local time.
     """
+    explicit = text(stream_id)
     metadata = getattr(image, "_video_metadata", None) if image is not None else None
     if metadata is None:
         now = datetime.now(timezone.utc)
-        return FrameContext(stream_id=None, timestamp=now, clock=now.timestamp())
-    stamp = metadata.frame_timestamp
-    stamp = stamp.astimezone(timezone.utc)  # naive -> local time -> UTC
-    stream = str(metadata.video_identifier) if metadata.video_identifier not in (None, "") else None
+        return FrameContext(stream_id=explicit, timestamp=now, clock=now.timestamp())
+    stamp = metadata.frame_timestamp.astimezone(timezone.utc)  # naive -> local time -> UTC
+    stream = explicit or text(metadata.video_identifier)
     return FrameContext(stream_id=stream, timestamp=stamp, clock=stamp.timestamp())
 
 
@@ -275,6 +277,33 @@ def non_finite_count(predictions: Predictions) -> int:
 
 
 # ------------------------------------------------------------------------ small helpers
+def text(value: Any) -> Optional[str]:
+    """A workflow text input as a string; ``None`` when unset (``None`` or ``""``), since the
+    UI sends an empty string for a field left blank."""
+    return None if value is None or value == "" else str(value)
+
+
+def builder_event(
+    event_type: str,
+    event_data: Dict[str, Any],
+    signature: str,
+    predictions: Predictions,
+    external_id: Any,
+    custom_metadata: Optional[Dict[str, Any]] = None,
+) -> BuiltEvent:
+    """A builder's event. ``external_id`` goes into ``eventData.externalId`` *and* into the
+    signature, so a different external id (a new part, a new batch) is never throttled as a
+    repeat of the previous one."""
+    external = text(external_id)
+    return BuiltEvent(
+        event_type=event_type,
+        event_data={**event_data, "externalId": external},
+        signature=f"{signature}|{external or ''}",
+        custom_metadata=dict(custom_metadata or {}),
+        predictions=predictions,
+    )
+
+
 def as_class_list(value: Any, field: str) -> Optional[List[str]]:
     """A list of class names from a literal, a workflow value or a comma-separated string."""
     if value is None:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import click
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..api.client import VisionEventsClient
 from ..api.errors import MissingApiKeyError, VisionEventsError
@@ -265,8 +265,17 @@ def with_client(command: Callable) -> Callable:
     return wrapper
 
 
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+def _echo_json(answer: BaseModel) -> None:
+    """An API answer as pretty JSON with the API's own (camelCase) field names."""
+    wire = answer.model_dump(by_alias=True, exclude_none=True, mode="json")
+    click.echo(json.dumps(wire, indent=2, ensure_ascii=False))
+
+
+def _echo_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Left-aligned columns, each as wide as its widest cell."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,13 +369,10 @@ def list_use_cases(client: VisionEventsClient, status: Optional[str], fmt: str) 
     """List use cases (id, name, status, event count when the API gives it)."""
     answer = client.list_use_cases(status)
     if fmt == "json":
-        _echo_json(answer.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        _echo_json(answer)
         return
     rows = [(u.id, u.name, u.status or "-", "-" if u.event_count is None else str(u.event_count)) for u in answer.use_cases]
-    header = ("ID", "NAME", "STATUS", "EVENTS")
-    widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(len(header))]
-    for row in [header] + rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _echo_table(("ID", "NAME", "STATUS", "EVENTS"), rows)
     if answer.lookback_days is not None:
         click.echo(f"(events are kept {answer.lookback_days} days)", err=True)
 
@@ -390,22 +396,19 @@ def rename_use_case(client: VisionEventsClient, use_case_id: str, name: str) -> 
     click.echo(f"renamed {renamed.id} to {renamed.name or name!r}")
 
 
-@use_cases.command("archive")
-@click.argument("use_case_id", metavar="ID")
-@with_client
-def archive_use_case(client: VisionEventsClient, use_case_id: str) -> None:
-    """Archive (status inactive): events are kept, new events are rejected."""
-    client.archive_use_case(use_case_id)
-    click.echo(f"archived {use_case_id}")
+def _archive_command(action: str, help_text: str) -> None:
+    """``use-cases archive`` and ``use-cases unarchive``: the same command but for the call."""
+
+    @use_cases.command(action, help=help_text)
+    @click.argument("use_case_id", metavar="ID")
+    @with_client
+    def command(client: VisionEventsClient, use_case_id: str) -> None:
+        getattr(client, f"{action}_use_case")(use_case_id)
+        click.echo(f"{action}d {use_case_id}")
 
 
-@use_cases.command("unarchive")
-@click.argument("use_case_id", metavar="ID")
-@with_client
-def unarchive_use_case(client: VisionEventsClient, use_case_id: str) -> None:
-    """Unarchive (status active): new events are accepted again."""
-    client.unarchive_use_case(use_case_id)
-    click.echo(f"unarchived {use_case_id}")
+_archive_command("archive", "Archive (status inactive): events are kept, new events are rejected.")
+_archive_command("unarchive", "Unarchive (status active): new events are accepted again.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,12 +422,9 @@ def schema_command(client: VisionEventsClient, use_case_id: str, fmt: str) -> No
     """The custom-metadata keys seen in a use case, with their value types (for --meta)."""
     schema = client.get_custom_metadata_schema(use_case_id)
     if fmt == "json":
-        _echo_json(schema.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        _echo_json(schema)
         return
     if not schema.fields:
         click.echo("(no custom metadata seen yet)", err=True)
         return
-    width = max(len("FIELD"), *(len(name) for name in schema.fields))
-    click.echo(f"{'FIELD'.ljust(width)}  TYPES")
-    for name, field in sorted(schema.fields.items()):
-        click.echo(f"{name.ljust(width)}  {', '.join(field.types)}")
+    _echo_table(("FIELD", "TYPES"), [(name, ", ".join(field.types)) for name, field in sorted(schema.fields.items())])

@@ -16,7 +16,7 @@ from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock
 
 from .. import common, throttle
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
-from ..kinds import BuiltEvent, vision_event_kind
+from ..kinds import vision_event_kind
 
 BLOCK_TYPE = "vision_events/inventory_count_event@v1"
 EMIT_MODES = ("every_frame", "on_change", "interval")
@@ -150,23 +150,20 @@ class InventoryCountEventBlockV1(WorkflowBlock):
         classes = common.as_class_list(item_classes, "item_classes")
         items = common.select(predictions, classes, min_confidence)
         count = len(items)
-        frame = common.frame_context(image)
-        stream = str(stream_id) if stream_id not in (None, "") else frame.stream_id
-        memory_key = common.state_key(BLOCK_TYPE, stream, tuple(sorted(classes or ())))
+        frame = common.frame_context(image, stream_id)
+        memory_key = common.state_key(BLOCK_TYPE, frame.stream_id, tuple(sorted(classes or ())))
         if not _should_emit(memory_key, emit, count, frame.clock, float(interval_seconds or 0.0)):
             return {"event": None, "item_count": count}
-        if item_type in (None, "") and classes is not None and len(classes) == 1:
+        item_type = common.text(item_type)
+        if item_type is None and classes is not None and len(classes) == 1:
             item_type = classes[0]
-        event = BuiltEvent(
-            event_type="inventory_count",
-            event_data={
-                "itemCount": count,
-                "itemType": None if item_type in (None, "") else str(item_type),
-                "location": None if location in (None, "") else str(location),
-                "externalId": None if external_id in (None, "") else str(external_id),
-            },
-            signature=f"{count}|{item_type or ''}|{location or ''}|{external_id or ''}",
+        location = common.text(location)
+        event = common.builder_event(
+            "inventory_count",
+            {"itemCount": count, "itemType": item_type, "location": location},
+            signature=f"{count}|{item_type or ''}|{location or ''}",
             predictions=items.predictions,
+            external_id=external_id,
         )
         return {"event": event, "item_count": count}
 

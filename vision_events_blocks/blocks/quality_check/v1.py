@@ -17,7 +17,7 @@ from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock
 
 from .. import common
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
-from ..kinds import BuiltEvent, vision_event_kind
+from ..kinds import vision_event_kind
 
 BLOCK_TYPE = "vision_events/quality_check_event@v1"
 REASON_KEY = "qc_reason"
@@ -164,13 +164,13 @@ class QualityCheckEventBlockV1(WorkflowBlock):
             max_count=max_count,
             override=_override(result),
         )
-        external_id = None if external_id in (None, "") else str(external_id)
-        event = BuiltEvent(
-            event_type="quality_check",
-            event_data={"result": verdict, "externalId": external_id},
-            signature=f"{verdict}|{reason}|{external_id or ''}",
-            custom_metadata={REASON_KEY: reason[:1000]},
+        event = common.builder_event(
+            "quality_check",
+            {"result": verdict},
+            signature=f"{verdict}|{reason}",
             predictions=seen.predictions,
+            external_id=external_id,
+            custom_metadata={REASON_KEY: reason[:1000]},
         )
         return {"event": event, "result": verdict, "passed": verdict == "pass"}
 

@@ -19,7 +19,7 @@ from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock
 
 from .. import common, throttle
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
-from ..kinds import BuiltEvent, vision_event_kind
+from ..kinds import vision_event_kind
 
 BLOCK_TYPE = "vision_events/safety_alert_event@v1"
 SEVERITIES = ("low", "medium", "high")
@@ -189,11 +189,10 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
     ) -> BlockResult:
         classes = common.as_class_list(alert_classes, "alert_classes") or []
         violations = common.select(predictions, classes, min_confidence)
-        frame = common.frame_context(image)
-        stream = str(stream_id) if stream_id not in (None, "") else frame.stream_id
+        frame = common.frame_context(image, stream_id)
         keys = _violator_keys(violations)
         is_new = _remember(
-            common.state_key(BLOCK_TYPE, stream, tuple(sorted(classes))),
+            common.state_key(BLOCK_TYPE, frame.stream_id, tuple(sorted(classes))),
             keys,
             now=frame.clock,
             realert_after=max(float(realert_after_seconds or 0.0), 0.0),
@@ -203,10 +202,10 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
         new_classes = violations.class_names[is_new].astype(str)
         top = new_classes[int(np.argmax(violations.confidences[is_new]))]
         new_violators = ",".join(sorted(set(keys[is_new].tolist())))
-        kind = str(alert_type) if alert_type not in (None, "") else str(top)
+        kind = common.text(alert_type) or str(top)
         level = _severity(severity, set(new_classes))
         text = common.render_template(
-            description if description not in (None, "") else _default_template(zone),
+            common.text(description) or _default_template(zone),
             {
                 "count": len(violations),
                 "new": int(is_new.sum()),
@@ -216,16 +215,12 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
                 "severity": level,
             },
         )
-        event = BuiltEvent(
-            event_type="safety_alert",
-            event_data={
-                "alertType": kind[:1000],
-                "severity": level,
-                "description": text[:1000],
-                "externalId": None if external_id in (None, "") else str(external_id),
-            },
-            signature=f"{kind}|{level}|{new_violators}|{external_id or ''}",
+        event = common.builder_event(
+            "safety_alert",
+            {"alertType": kind[:1000], "severity": level, "description": text[:1000]},
+            signature=f"{kind}|{level}|{new_violators}",
             predictions=violations.predictions,
+            external_id=external_id,
         )
         return {"event": event, "alert": True, "alert_type": kind, "violations": len(violations)}
 

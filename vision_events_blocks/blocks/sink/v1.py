@@ -21,7 +21,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 )
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
-from ...api.models import EVENT_TYPES, validate_custom_metadata
+from ...api.models import EVENT_TYPES, VisionEvent, validate_custom_metadata
 from ...delivery import ImageAttachment, get_sender, resolve_block_outbox_dir
 from .. import common, throttle
 from ..common import ImageSelector, PredictionsSelector, TextInput
@@ -313,25 +313,25 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             built = event if event is not None else _direct_event(event_type, event_data, comment)
         except (ValueError, TypeError) as error:
             return _error("invalid_event", f"invalid event: {_one_line(error)}")
-        frame = common.frame_context(image)
-        stream = _text(stream_id) or frame.stream_id
-        body, problem = _wire_event(built, use_case_id, frame, stream, device_id, workflow_id, custom_metadata, comment)
+        frame = common.frame_context(image, stream_id)
+        wire_event, problem = _wire_event(built, use_case_id, frame, device_id, workflow_id, custom_metadata, comment)
         if problem:
             return _error("invalid_event", problem)
-        key = (api_url or "", str(use_case_id), stream or "", built.event_type, built.signature or _signature(body))
+        signature = built.signature or _signature(built, comment)
+        key = (api_url or "", str(use_case_id), frame.stream_id or "", built.event_type, signature)
         cooldown = throttle.Cooldown(_COOLDOWN_NAMESPACE)
         if not cooldown.admit(key, max(float(cooldown_seconds or 0.0), 0.0), frame.clock):
             throttle.count("throttled")
             return _result(throttling=True, message=f"throttled: the same {built.event_type} event was sent "
                            f"less than {cooldown_seconds}s ago for this stream")
-        result = self._submit(body, built, image, output_image, predictions, image_label,
+        result = self._submit(wire_event, built, image, output_image, predictions, image_label,
                               api_url, outbox_dir, fire_and_forget, wait_timeout_seconds)
         if not result["event_id"]:
             cooldown.forget(key)  # nothing was queued: the next attempt must not be throttled
         return result
 
     def _submit(
-        self, body: Dict[str, Any], built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
+        self, wire_event: VisionEvent, built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
         image_label: Optional[str], api_url: Optional[str], outbox_dir: Optional[str],
         fire_and_forget: bool, wait_timeout_seconds: float,
     ) -> BlockResult:
@@ -346,10 +346,10 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             notes.append(f"{skipped} detection(s) with NaN/inf box or confidence left out")
         images = []
         if frame_array is not None or output_image is not None:
-            images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=_text(image_label)))
+            images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=common.text(image_label)))
         try:
-            sender = self._sender(_text(api_url), _text(outbox_dir))
-            event_id = sender.submit(body, images=images, predictions=annotations)
+            sender = self._sender(common.text(api_url), common.text(outbox_dir))
+            event_id = sender.submit(wire_event, images=images, predictions=annotations)
         except (ValueError, TypeError) as error:
             reason = "no_api_key" if "API key" in str(error) else "invalid_event"
             return _error(reason, f"not sent: {_one_line(error)}")
@@ -389,43 +389,42 @@ def _direct_event(
                          f"{', '.join(EVENT_TYPES)}) and `event_data`")
     if event_data is not None and not isinstance(event_data, dict):
         raise ValueError(f"event_data must be an object, got {type(event_data).__name__}")
-    return BuiltEvent(event_type=str(event_type), event_data=dict(event_data or {}), comment=_text(comment))
+    return BuiltEvent(event_type=str(event_type), event_data=dict(event_data or {}), comment=common.text(comment))
 
 
 def _wire_event(
-    built: BuiltEvent, use_case_id: Any, frame: common.FrameContext, stream: Optional[str],
+    built: BuiltEvent, use_case_id: Any, frame: common.FrameContext,
     device_id: Optional[str], workflow_id: Optional[str], custom_metadata: Optional[Dict[str, Any]],
     comment: Optional[str],
-) -> Tuple[Dict[str, Any], Optional[str]]:
-    """(wire dict, problem): the event with its identity fixed now, or a message naming the field."""
-    metadata = dict(built.custom_metadata)
-    metadata.update(custom_metadata or {})
+) -> Tuple[Optional[VisionEvent], Optional[str]]:
+    """(event, problem): the validated event with its identity fixed now, or a message naming
+    the block field. The sender takes the model as it is, so the event is validated once."""
+    if custom_metadata is not None and not isinstance(custom_metadata, dict):  # any JSON from a workflow input
+        return None, f"invalid custom_metadata: must be an object of flat values, got {type(custom_metadata).__name__}"
+    metadata = {**built.custom_metadata, **(custom_metadata or {})}
     try:
         validate_custom_metadata(metadata, "custom_metadata")
     except ValueError as error:
-        return {}, f"invalid custom_metadata: {error}"
+        return None, f"invalid custom_metadata: {error}"
     body = {
         "eventId": str(uuid.uuid4()),
         "eventType": built.event_type,
-        "useCaseId": _text(use_case_id),
+        "useCaseId": common.text(use_case_id),
         "timestamp": frame.timestamp,
         "eventData": built.event_data,
-        "deviceId": _text(device_id),
-        "streamId": stream,
-        "workflowId": _text(workflow_id),
+        "deviceId": common.text(device_id),
+        "streamId": frame.stream_id,
+        "workflowId": common.text(workflow_id),
         "customMetadata": metadata,
-        "comment": built.comment or _text(comment),
+        "comment": built.comment or common.text(comment),
     }
-    body = {key: value for key, value in body.items() if value is not None}
-    from ...api.models import VisionEvent
-
     try:
-        VisionEvent.model_validate(body)
+        event = VisionEvent.model_validate({key: value for key, value in body.items() if value is not None})
     except ValidationError as error:
-        return {}, "invalid event: " + "; ".join(
+        return None, "invalid event: " + "; ".join(
             f"{_field_name(err['loc'])}: {err['msg']}" for err in error.errors()
         )
-    return body, None
+    return event, None
 
 
 _FIELD_NAMES = {"useCaseId": "use_case_id", "deviceId": "device_id", "streamId": "stream_id",
@@ -440,18 +439,14 @@ def _field_name(loc: Tuple[Any, ...]) -> str:
     return ".".join([head, *(str(part) for part in loc[1:])])
 
 
-def _signature(body: Dict[str, Any]) -> str:
+def _signature(built: BuiltEvent, comment: Optional[str]) -> str:
     """For events without a builder signature: their event data and comment."""
-    return json.dumps([body.get("eventData"), body.get("comment")], sort_keys=True, default=str)
+    return json.dumps([built.event_data, built.comment or common.text(comment)], sort_keys=True, default=str)
 
 
 # ------------------------------------------------------------------------ small helpers
 def _pixels(image: Any) -> Any:
     return None if image is None else image.numpy_image
-
-
-def _text(value: Any) -> Optional[str]:
-    return None if value is None or value == "" else str(value)
 
 
 def _one_line(error: BaseException) -> str:
