@@ -26,6 +26,7 @@ and ``.png`` into ``--out``. Exit code 0 even when a target is missed (the table
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -81,6 +82,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from vision_events_blocks.server.testing import LocalServer
 
     profile = QUICK if args.quick else FULL
+    cap = os.environ.get("VISION_EVENTS_MAX_BUFFER_MB")  # the user's cap wins over the profile's
+    if cap:
+        profile = dataclasses.replace(profile, buffer_cap_mb=float(cap))
     scratch = Path(tempfile.mkdtemp(prefix="ve-compare-"))
     results: Dict[str, Any] = {}
     errors: Dict[str, str] = {}
@@ -140,7 +144,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         else:
             log(f"worker logs kept in {scratch}")
     return {
-        "profile": profile.__dict__, "sides": args.sides, "results": results, "errors": errors,
+        "profile": profile.__dict__, "sides": args.sides,
+        "environment_overrides": {k: v for k, v in os.environ.items() if k.startswith("VISION_EVENTS_")}, "results": results, "errors": errors,
         "seconds": time.monotonic() - started,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     # the CPU is shared: a high load average explains noisy timings
@@ -158,7 +163,6 @@ def main(argv: List[str] = None) -> int:
     cap_mb = payload["profile"]["buffer_cap_mb"]
     rows = report.table_rows(payload["results"], cap_mb)
     payload["table"] = rows
-    payload["environment_overrides"] = {k: v for k, v in os.environ.items() if k.startswith("VISION_EVENTS_")}
     table = report.markdown_table(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "-".join(part for part in ("compare_builtin", "quick" if args.quick else "", args.tag) if part)

@@ -72,7 +72,8 @@ def test_the_builtin_reference_behaves_as_documented(quick_run):
         builtin = throughput[images]["builtin"]
         assert builtin["stored"] == builtin["submitted"], images
         assert builtin["requests_per_event"] == pytest.approx(requests), images
-        assert builtin["connections_per_event"] == pytest.approx(requests), images
+        # a client port can come round again within a run, so connection ids are ~unique
+        assert builtin["connections_per_event"] == pytest.approx(requests, rel=0.1), images
 
 
 def test_our_memory_stays_under_the_configured_cap_while_the_server_is_down(quick_run):

@@ -148,6 +148,16 @@ def _patched(case, use_case_id: str, counter) -> None:
                 item["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+def send_with_auth(session: requests.Session, base_url: str, case, headers: dict) -> requests.Response:
+    """The case's request with exactly these auth headers (negative mode also mutates or drops
+    the auth header; the keys are chosen by the test instead)."""
+    kwargs = case.as_transport_kwargs(base_url=base_url)
+    kept = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"}
+    kwargs["headers"] = {**kept, **headers}
+    kwargs.setdefault("timeout", 30)
+    return session.request(**kwargs)
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_fuzz_every_operation(schema, faults, use_case_id, mode):
     server = faults
@@ -169,15 +179,10 @@ def test_fuzz_every_operation(schema, faults, use_case_id, mode):
         def check(case):
             if mode == GenerationMode.POSITIVE:
                 _patched(case, use_case_id, counter)
+
             def send(headers: dict) -> requests.Response:
-                """The case's request with exactly these auth headers (negative mode also
-                mutates or drops the auth header; the keys are chosen here instead)."""
-                kwargs = case.as_transport_kwargs(base_url=server.url)
-                kept = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"}
-                kwargs["headers"] = {**kept, **headers}
-                kwargs.setdefault("timeout", 30)
                 requests_sent[0] += 1
-                return session.request(**kwargs)
+                return send_with_auth(session, server.url, case, headers)
 
             response = send(full)
             statuses.setdefault(operation.label, set()).add(response.status_code)

@@ -13,15 +13,8 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from vision_events_blocks.api.models import (
-    Classification,
-    EventImage,
-    InstanceSegmentation,
-    KeypointDetection,
-    ObjectDetection,
-)
+from _mapping_support import assert_valid
 from vision_events_blocks.mapping import (
-    AnnotationLists,
     classification_to_annotations,
     detection_class_names,
     detections_to_annotations,
@@ -32,21 +25,6 @@ from vision_events_blocks.mapping import (
     sniff_image_type,
     to_bgr_uint8,
 )
-
-MODELS = {
-    "object_detections": ObjectDetection,
-    "instance_segmentations": InstanceSegmentation,
-    "keypoints": KeypointDetection,
-    "classifications": Classification,
-}
-
-
-def assert_valid(lists: AnnotationLists) -> None:
-    """Every dict validates with its wire model, and the whole set fits one EventImage."""
-    for attr, model in MODELS.items():
-        for item in getattr(lists, attr):
-            model.model_validate(item)
-    EventImage.model_validate(lists.apply_to({"sourceId": "img"}))
 
 
 def boxes(xyxy, confidence=None, names=None, class_id=None, **kwargs) -> sv.Detections:

@@ -16,15 +16,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vision_events_blocks.api.models import (
-    Classification,
-    EventImage,
-    InstanceSegmentation,
-    KeypointDetection,
-    ObjectDetection,
-)
+from _mapping_support import assert_valid
 from vision_events_blocks.mapping import (
-    AnnotationLists,
     classification_to_annotations,
     encode_jpeg,
     mask_to_polygon,
@@ -41,12 +34,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
 ]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MODELS = {
-    "object_detections": ObjectDetection,
-    "instance_segmentations": InstanceSegmentation,
-    "keypoints": KeypointDetection,
-    "classifications": Classification,
-}
 
 any_float = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
@@ -54,15 +41,6 @@ any_float = st.one_of(
     st.sampled_from([0.0, -0.0, 1.0, 1e308, -1e308, 65504.0, 1e-320]),
 )
 scales = st.one_of(st.just(1.0), st.floats(min_value=1e-6, max_value=1e6), st.sampled_from([0.5, 1e300]))
-
-
-def assert_valid(lists: AnnotationLists, max_items: int = 1000) -> None:
-    for attr, model in MODELS.items():
-        items = getattr(lists, attr)
-        assert len(items) <= max_items
-        for item in items:
-            model.model_validate(item)
-    EventImage.model_validate(lists.apply_to({"sourceId": "img"}))
 
 
 @st.composite

@@ -43,7 +43,7 @@ class Profile:
     memory_seconds: float
     video_frames: int
     drain_timeout_s: float
-    buffer_cap_mb: int = 128  # our VISION_EVENTS_MAX_BUFFER_MB, stated explicitly (it is the default)
+    buffer_cap_mb: float = 128  # our VISION_EVENTS_MAX_BUFFER_MB, stated explicitly (it is the default)
     wan_latency_ms: int = 50
     fault_images: str = "one_720p"
     memory_images: str = "two_1080p"

@@ -330,7 +330,9 @@ class Sender:
             for role, data, key in (("output", attachment.output, "sourceId"), ("input", attachment.input, "inputSourceId")):
                 if data is None:
                     continue
-                encoded = self._encode_jpeg(data, quality=cfg.jpeg_quality, max_side=cfg.max_image_side)
+                encoded = self._encode_jpeg(
+                    data, quality=cfg.jpeg_quality, max_side=cfg.max_image_side, optimize=cfg.jpeg_optimize
+                )
                 slot = ImageSlot(role, encoded.content_type, data=encoded.data, size=len(encoded.data))
                 scale = float(encoded.scale)
                 if index == 0 and role == "input":

@@ -399,7 +399,7 @@ def _wire_event(
 ) -> Tuple[Optional[VisionEvent], Optional[str]]:
     """(event, problem): the validated event with its identity fixed now, or a message naming
     the block field. The sender takes the model as it is, so the event is validated once."""
-    if custom_metadata is not None and not isinstance(custom_metadata, dict):  # any JSON from a workflow input
+    if custom_metadata and not isinstance(custom_metadata, dict):  # a workflow input can hand over any JSON
         return None, f"invalid custom_metadata: must be an object of flat values, got {type(custom_metadata).__name__}"
     metadata = {**built.custom_metadata, **(custom_metadata or {})}
     try:
