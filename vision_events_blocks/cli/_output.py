@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import IO, Any, Callable, Dict, Iterable, List, Sequence
+from typing import IO, Any, Callable, Dict, List, Sequence
 
 import click
 
@@ -148,14 +148,3 @@ class Progress:
     def done(self) -> None:
         if self.enabled and self.interactive and self.pages:
             click.echo("", err=True)
-
-
-def write_all(events: Iterable[EventRecord], fmt: str, stream: IO[str]) -> int:
-    """Write ``events`` in ``fmt``; returns how many were written."""
-    writer = WRITERS[fmt](stream)
-    count = 0
-    for event in events:
-        writer.write(event)
-        count += 1
-    writer.close()
-    return count

@@ -84,7 +84,3 @@ class KeyRing:
             raise AuthError(401, "Invalid API key")
         if not scopes & needed:
             raise AuthError(403, INSUFFICIENT_PERMISSIONS)
-
-
-def scope_label(scopes: Optional[FrozenSet[str]]) -> str:
-    return "all scopes" if scopes is None else (", ".join(sorted(scopes)) or "no scopes")
