@@ -148,3 +148,22 @@ def shelf_clip(tmp_path_factory):
 
     frames, truth = clips.shelf(frames=90)
     return clips.write_clip(tmp_path_factory.mktemp("clips") / "shelf.mp4", frames), truth
+
+
+@pytest.fixture(scope="module")
+def client(local_server):
+    """The project's client with the full-scope key; one per test module, so its pool is reused."""
+    from vision_events_blocks.api.client import VisionEventsClient
+
+    with VisionEventsClient(api_key=local_server.api_key, api_url=local_server.url) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def raw(local_server):
+    """Plain httpx with the full-scope key, for requests the project's client would refuse to send."""
+    from _server_support import Raw
+
+    r = Raw(local_server.url, local_server.api_key)
+    yield r
+    r.close()

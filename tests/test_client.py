@@ -549,19 +549,36 @@ def test_the_key_never_shows_in_reprs_errors_or_debug_logs(local_server, faults,
     assert key not in everything
 
 
-def test_several_calls_reuse_one_connection(client, local_server, use_case_id):
+@pytest.fixture(scope="module")
+def quiet_server(tmp_path_factory):
+    """A server of its own: senders of earlier tests may still be posting to the shared one,
+    and their connections would show up in the request log."""
+    from vision_events_blocks.server.testing import LocalServer
+
+    with LocalServer(data_dir=tmp_path_factory.mktemp("quiet-server"), faults=True) as server:
+        yield server
+
+
+def test_several_calls_reuse_one_connection(quiet_server):
+    local_server = quiet_server
+    use_case_id = local_server.create_use_case("reuse")
     local_server.clear_request_log()
+    client = VisionEventsClient(api_key=local_server.api_key, api_url=local_server.url)
     client.list_use_cases()
     client.create_event(event(use_case_id))
     client.upload_image(JPEG)
     client.query(use_case_id=use_case_id)
     client.get_custom_metadata_schema(use_case_id)
+    client.close()
     log = local_server.request_log()
     assert len(log) == 5
     assert len({entry["connectionId"] for entry in log}) == 1
 
 
-def test_async_calls_reuse_one_connection(local_server, use_case_id):
+def test_async_calls_reuse_one_connection(quiet_server):
+    local_server = quiet_server
+    use_case_id = local_server.create_use_case("reuse-async")
+
     async def scenario():
         async with AsyncVisionEventsClient(api_key=local_server.api_key, api_url=local_server.url) as client:
             for _ in range(4):

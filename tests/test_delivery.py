@@ -152,11 +152,11 @@ def test_wait_reports_each_outcome(local_server, make_sender, use_case_id):
     assert down.wait(stuck, 0.2).status == "pending"
 
 
-@pytest.mark.parametrize("policy, reason", [("drop_newest", api.DROP_BUFFER_FULL),
-                                            ("drop_oldest", api.DROP_BUFFER_FULL),
-                                            ("block", api.DROP_BLOCK_TIMEOUT)])
-def test_buffer_is_bounded_by_bytes_and_every_drop_is_counted(make_sender, use_case_id, policy, reason):
-    """Server down: nothing leaves the buffer, so the overflow policy must decide."""
+@pytest.mark.parametrize("policy", ["drop_newest", "drop_oldest", "block"])
+def test_buffer_is_bounded_by_bytes_and_every_loss_is_counted(make_sender, use_case_id, policy):
+    """Server down: nothing leaves the buffer, so the overflow policy must decide. The drop
+    policies give up images (counted ``images_shed``) and keep every event; ``block`` waits,
+    then drops the event (counted ``block_timeout``)."""
     frame_bytes = 1_000_000
     sender = make_sender(url=closed_port_url(), max_buffer_bytes=3 * frame_bytes + 50_000,
                          overflow_policy=policy, block_timeout_s=0.05, retry_initial_s=5, retry_max_s=5)
@@ -165,14 +165,16 @@ def test_buffer_is_bounded_by_bytes_and_every_drop_is_counted(make_sender, use_c
            for _ in range(10)]
     stats = sender.stats()
     assert stats["peak_buffered_bytes"] <= stats["max_buffer_bytes"]
-    assert stats["dropped"].get(reason, 0) >= 5, stats
-    assert set(stats["dropped"]) == {reason}
     assert_invariant(stats)
     outcomes = [sender.wait(i, 0).status for i in ids]
-    if policy == "drop_oldest":  # the newest always get in, at the expense of older ones not in flight
-        assert outcomes[-2:] == ["pending"] * 2
-    else:  # the first ones found room and keep it; newcomers are turned away
-        assert outcomes[:3] == ["pending"] * 3
+    if policy == "block":
+        assert stats["dropped"].get(api.DROP_BLOCK_TIMEOUT, 0) >= 5, stats
+        assert set(stats["dropped"]) == {api.DROP_BLOCK_TIMEOUT} and stats["images_shed"] == {}
+        assert outcomes[:3] == ["pending"] * 3  # the first ones found room and keep it
+    else:
+        assert stats["images_shed"].get(api.DROP_BUFFER_FULL, 0) >= 5, stats
+        assert stats["events_shed"] == stats["images_shed"][api.DROP_BUFFER_FULL]  # one image each
+        assert stats["dropped"] == {} and outcomes == ["pending"] * 10  # every event kept
 
 
 def test_memory_mode_gives_up_after_the_max_retry_age(make_sender, use_case_id):

@@ -11,7 +11,10 @@ end the faults stop and the sender drains. Then:
 * **memory stays flat**: after warm-up, RSS never rises by more than the sender's byte budget
   plus a small margin, however long the soak runs.
 
-Short form in CI (~45 s of load); ``--long`` runs several minutes.
+The same soak runs once more with the durable outbox, and once with the server down the
+whole time and a small budget, where events *are* lost but each one is counted ``buffer_full``.
+
+Short forms in CI (45 s + 30 s + 15 s of load); ``--long`` runs five minutes.
 """
 from __future__ import annotations
 
@@ -78,13 +81,14 @@ def camera_detections(rng: np.random.Generator, width: int, height: int) -> sv.D
 
 
 def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: int = 30,
-             phases=FAULT_PHASES, buffer_bytes: int = BUFFER_BYTES) -> dict:
+             phases=FAULT_PHASES, buffer_bytes: int = BUFFER_BYTES, outbox_dir=None) -> dict:
     rng = np.random.default_rng(seed)
     chooser = random.Random(seed)
     base_frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
     sender = Sender(server.url, server.api_key, SenderConfig.from_env(
         max_buffer_bytes=buffer_bytes, overflow_policy="drop_oldest", retry_initial_s=0.2, retry_max_s=5.0,
-        batch_linger_s=0.5, max_retry_age_s=None, stats_log_interval_s=3600.0))
+        batch_linger_s=0.5, max_retry_age_s=None, stats_log_interval_s=3600.0,
+        outbox_dir=str(outbox_dir) if outbox_dir else None))
     log_start = len(server.request_log())
     sampler = RssSampler()
     sampler.start()
@@ -120,7 +124,7 @@ def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: i
                 time.sleep(delay)
         load_seconds = time.monotonic() - start
         server.set_faults()
-        drained = sender.flush(timeout=180.0)
+        drained = sender.flush(timeout=180.0, delivered=True)
         drain_seconds = time.monotonic() - start - load_seconds
         samples = sampler.stop()
         stats = sender.stats()
@@ -140,6 +144,7 @@ def run_soak(server, use_case_id: str, duration_s: float, fps: int = 30, seed: i
         "drained": drained,
         "fps": fps,
         "buffer_mb": round(buffer_bytes / MB, 1),
+        "durable": bool(outbox_dir),
         "submitted": len(submitted),
         "stored": len(stored & set(submitted)),
         "events_per_s": round(len(stored & set(submitted)) / (load_seconds + drain_seconds), 1),
@@ -165,7 +170,8 @@ def check_soak(figures: dict) -> None:
     print("\nSOAK", json.dumps(figures, default=lambda v: sorted(v) if isinstance(v, set) else dict(v)))
     figures_dir = os.environ.get("RELIABILITY_FIGURES_DIR")
     if figures_dir:
-        Path(figures_dir, f"soak-{int(figures['duration_s'])}s.json").write_text(
+        name = f"soak-{'durable-' if figures['durable'] else ''}{int(figures['duration_s'])}s.json"
+        Path(figures_dir, name).write_text(
             json.dumps(figures, indent=2, default=lambda v: sorted(v) if isinstance(v, set) else dict(v)))
     stats = figures["stats"]
     assert figures["drained"], f"the sender did not drain after the faults stopped: {stats}"
@@ -190,6 +196,14 @@ def test_long_outage_with_a_small_budget_drops_only_with_a_counted_reason(faults
                        buffer_bytes=8 * MB)
     assert figures["stats"]["dropped"].get("buffer_full", 0) > 0, "the budget never overflowed"
     check_soak(figures)
+
+
+def test_soak_30fps_durable_outbox_with_random_faults(faults, use_case_id, tmp_path):
+    """The same camera with the durable outbox: every event goes through SQLite first."""
+    figures = run_soak(faults, use_case_id, duration_s=float(os.environ.get("SOAK_DURABLE_SECONDS", 30)),
+                       seed=32, outbox_dir=tmp_path / "outbox")
+    check_soak(figures)
+    assert not figures["stats"]["dropped"], "the durable outbox lost events"
 
 
 def test_soak_30fps_with_random_faults(faults, use_case_id):

@@ -13,22 +13,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from _server_support import IMAGES, Raw, box, error_of, iso, make_event, now
-from vision_events_blocks.api.client import VisionEventsClient
+from _server_support import IMAGES, box, error_of, iso, make_event, now
 from vision_events_blocks.api.errors import BadRequestError, NotFoundError
-
-
-@pytest.fixture(scope="module")
-def client(local_server):
-    with VisionEventsClient(api_key=local_server.api_key, api_url=local_server.url) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def raw(local_server):
-    r = Raw(local_server.url, local_server.api_key)
-    yield r
-    r.close()
 
 
 def ids(events):

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from _server_support import Raw, box, error_of, iso, make_event, now
-from vision_events_blocks.api.client import VisionEventsClient
+from _server_support import box, error_of, iso, make_event, now
 from vision_events_blocks.api.errors import BadRequestError
 
 T0 = now().replace(microsecond=0) - timedelta(minutes=5)
@@ -47,12 +46,6 @@ DATASET = {
                customMetadata={"temp": 80, "ok": True}),
 }
 RETAINED = set(DATASET) - {"E7"}
-
-
-@pytest.fixture(scope="module")
-def client(local_server):
-    with VisionEventsClient(api_key=local_server.api_key, api_url=local_server.url) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -217,13 +210,6 @@ def test_bad_cursors_and_limits(client, raw, dataset, use_case_id):
     assert len(client.query(use_case_id=use_case, limit=1000).events) == len(RETAINED)
     with pytest.raises(BadRequestError):
         client.query(use_case_id=use_case_id, cursor=forged)
-
-
-@pytest.fixture(scope="module")
-def raw(local_server):
-    r = Raw(local_server.url, local_server.api_key)
-    yield r
-    r.close()
 
 
 @pytest.mark.parametrize("body, fragment", [

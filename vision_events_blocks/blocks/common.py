@@ -1,4 +1,5 @@
-"""What the four blocks share: manifest fields, UI hints, the frame context and selection helpers.
+"""What the four blocks share: manifest base and fields, UI hints, the frame context, selection
+and the builders' event.
 
 Everything here runs on the pipeline's hot path, so it only reads what the host already
 computed (vectorised numpy on the detections); no encoding, no I/O.
@@ -26,6 +27,7 @@ from inference.core.workflows.execution_engine.entities.types import (
     STRING_KIND,
     Selector,
 )
+from inference.core.workflows.prototypes.block import WorkflowBlockManifest
 
 from .kinds import BuiltEvent, Predictions
 
@@ -58,6 +60,14 @@ def block_schema_extra(name: str, short: str, long: str, block_type: str, priori
             "popular": False,
         },
     }
+
+
+class VisionEventsManifest(WorkflowBlockManifest):
+    """Base of the four manifests: they were all built and tested against the same engine range."""
+
+    @classmethod
+    def get_execution_engine_compatibility(cls) -> Optional[str]:
+        return ENGINE_COMPATIBILITY
 
 
 # ------------------------------------------------------------------------ shared manifest fields
@@ -219,52 +229,56 @@ def select(predictions: Predictions, classes: Optional[Iterable[str]], min_confi
     Non-finite confidences never pass. Classification results count each predicted class
     once (the top class for single-label models).
     """
-    wanted = None if classes is None else {str(c) for c in classes}
     if predictions is None:
         return _empty_selection(None)
+    wanted = None if classes is None else {str(c) for c in classes}
+    threshold = float(min_confidence or 0.0)
     if isinstance(predictions, sv.Detections):
-        return _select_detections(predictions, wanted, float(min_confidence or 0.0))
+        return _select_detections(predictions, wanted, threshold)
     if isinstance(predictions, dict):
-        return _select_classification(predictions, wanted, float(min_confidence or 0.0))
+        return _select_classification(predictions, wanted, threshold)
     raise TypeError(
         f"predictions must be detections or a classification result, not {type(predictions).__name__}"
     )
 
 
 def _empty_selection(predictions: Predictions) -> Selection:
+    """Nothing selected; ``predictions`` is kept (a classification maps to annotations as a whole)."""
     return Selection(predictions, np.array([], dtype=object), np.array([], dtype=float), None)
 
 
 def _select_detections(detections: sv.Detections, wanted: Optional[set], min_confidence: float) -> Selection:
-    from ..mapping import filter_detections, row_class_names
+    from ..mapping import filter_detections, row_class_names, row_confidences
 
     classes = None if wanted is None else sorted(wanted)
     selected = filter_detections(detections, classes=classes, min_confidence=min_confidence)
     names = np.asarray(row_class_names(selected), dtype=object)
-    confidences = (
-        np.ones(len(selected)) if selected.confidence is None else np.asarray(selected.confidence, dtype=float)
-    )
+    confidences = row_confidences(selected)
     tracker_ids = None if selected.tracker_id is None else np.asarray(selected.tracker_id)
     return Selection(selected, names, confidences, tracker_ids)
 
 
 def _select_classification(result: Dict[str, Any], wanted: Optional[set], min_confidence: float) -> Selection:
-    """Single-label ``{"top", "confidence"}`` or multi-label ``{"predicted_classes", "predictions"}``."""
-    pairs: List[Tuple[str, float]] = []
-    if "predicted_classes" in result:
-        scores = result.get("predictions") or {}
-        for name in result.get("predicted_classes") or []:
-            entry = scores.get(name) if isinstance(scores, dict) else None
-            pairs.append((str(name), float(entry.get("confidence", 1.0)) if isinstance(entry, dict) else 1.0))
-    elif result.get("top") not in (None, ""):
-        pairs.append((str(result["top"]), float(result.get("confidence", 1.0))))
+    """The classes the mapping will send for this result (single-label: the top class;
+    multi-label: each predicted class once), kept by class and confidence.
+
+    The mapping's own reading is used so that a block decides on exactly what reaches the
+    server, and a malformed result (it may come from a workflow input as any JSON) fails
+    here, naming ``predictions``, instead of being accepted and dropped by the sender later.
+    """
+    from ..mapping import classification_to_annotations
+
+    try:
+        entries = classification_to_annotations(result).classifications
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"predictions: {error}") from None
     kept = [
-        (name, confidence)
-        for name, confidence in pairs
-        if (wanted is None or name in wanted) and np.isfinite(confidence) and confidence >= min_confidence
+        (entry["class"], entry["confidence"])
+        for entry in entries
+        if (wanted is None or entry["class"] in wanted) and entry["confidence"] >= min_confidence
     ]
     if not kept:
-        return Selection(result, np.array([], dtype=object), np.array([], dtype=float), None)
+        return _empty_selection(result)
     names, confidences = zip(*kept)
     return Selection(result, np.array(names, dtype=object), np.array(confidences, dtype=float), None)
 

@@ -13,10 +13,13 @@ a workflow can also receive an event as an input.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import uuid
 from typing import Any, Dict, List, Optional, Union
 
+import numpy as np
 import supervision as sv
 from pydantic import ValidationError
 
@@ -85,15 +88,10 @@ def _kind() -> Any:
     )
 
 
-_VISION_EVENT_KIND = None
-
-
+@functools.lru_cache(maxsize=None)
 def vision_event_kind() -> Any:
     """The kind object (built once, after inference is imported)."""
-    global _VISION_EVENT_KIND
-    if _VISION_EVENT_KIND is None:
-        _VISION_EVENT_KIND = _kind()
-    return _VISION_EVENT_KIND
+    return _kind()
 
 
 def load_kinds() -> List[Any]:
@@ -184,10 +182,6 @@ def _deserialize_predictions(parameter: str, data: Any) -> Predictions:
 def _with_serializer_keys(detections: sv.Detections) -> sv.Detections:
     """inference's serializer needs ``class_name``, ``detection_id`` and a class id per row;
     motion detection and hand-made detections may lack them."""
-    import uuid
-
-    import numpy as np
-
     if len(detections) == 0:
         return detections
     missing_names = "class_name" not in detections.data
@@ -208,8 +202,6 @@ def _with_serializer_keys(detections: sv.Detections) -> sv.Detections:
 
 def _json_default(value: Any) -> Any:
     """numpy scalars/arrays inside classification dicts; NaN is not JSON."""
-    import numpy as np
-
     if isinstance(value, np.generic):
         value = value.item()
         if isinstance(value, float) and not math.isfinite(value):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import datetime
 from typing import IO, Any, Callable, Dict, List, Sequence
 
 import click
@@ -56,11 +57,28 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class TableWriter:
-    """Fixed-width columns, header first; the DATA column shows eventData then metadata."""
+def _iso(timestamp: datetime) -> str:
+    return timestamp.isoformat().replace("+00:00", "Z")
+
+
+class _Writer:
+    """One event at a time to ``stream`` (pages are streamed, never held); ``close`` flushes."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
+
+    def write(self, event: EventRecord) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class TableWriter(_Writer):
+    """Fixed-width columns, header first; the DATA column shows eventData then metadata."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
         self.stream.write(self._line([name for name, _ in TABLE_COLUMNS]))
 
     @staticmethod
@@ -74,7 +92,7 @@ class TableWriter:
         if event.custom_metadata:
             data = f"{data} | {_summary(event.custom_metadata)}" if data else _summary(event.custom_metadata)
         self.stream.write(self._line([
-            event.timestamp.isoformat().replace("+00:00", "Z"),
+            _iso(event.timestamp),
             event.event_type,
             event.event_id,
             event.device_id or "-",
@@ -82,28 +100,19 @@ class TableWriter:
             data or "-",
         ]))
 
-    def close(self) -> None:
-        self.stream.flush()
 
-
-class JsonLinesWriter:
+class JsonLinesWriter(_Writer):
     """One JSON object per line, the API's own shape."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
 
     def write(self, event: EventRecord) -> None:
         self.stream.write(json.dumps(wire(event), ensure_ascii=False) + "\n")
 
-    def close(self) -> None:
-        self.stream.flush()
 
-
-class CsvWriter:
+class CsvWriter(_Writer):
     """Fixed columns (see :data:`CSV_COLUMNS`); free-form parts as JSON text in one cell."""
 
     def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self.writer = csv.writer(stream, lineterminator="\n")  # text streams translate "\n" themselves
         self.writer.writerow(CSV_COLUMNS)
 
@@ -111,7 +120,7 @@ class CsvWriter:
         data = dict(event.event_data)
         known = [data.pop(key, "") for key in EVENT_DATA_KEYS]
         self.writer.writerow(
-            [event.event_id, event.event_type, event.timestamp.isoformat().replace("+00:00", "Z"),
+            [event.event_id, event.event_type, _iso(event.timestamp),
              event.use_case_id or "", event.device_id or "", event.stream_id or "", event.workflow_id or "",
              len(event.images), ";".join(detection_classes(event))]
             + known
@@ -120,11 +129,8 @@ class CsvWriter:
                event.comment or ""]
         )
 
-    def close(self) -> None:
-        self.stream.flush()
 
-
-WRITERS: Dict[str, Callable[[IO[str]], Any]] = {"table": TableWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter}
+WRITERS: Dict[str, Callable[[IO[str]], _Writer]] = {"table": TableWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter}
 
 
 class Progress:

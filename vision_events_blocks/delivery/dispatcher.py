@@ -107,7 +107,8 @@ class Sender:
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._backoff = Backoff(cfg.retry_initial_s, cfg.retry_max_s)
-        self._budget = ByteBudget(cfg.max_buffer_bytes, cfg.overflow_policy, cfg.block_timeout_s)
+        self._budget = ByteBudget(cfg.max_buffer_bytes, cfg.overflow_policy, cfg.block_timeout_s,
+                                  durable=bool(cfg.outbox_dir))
         self._live: "OrderedDict[str, Envelope]" = OrderedDict()  # every undecided event, oldest first
         self._outcomes: "OrderedDict[str, DeliveryResult]" = OrderedDict()
         self._waiters: Dict[str, threading.Event] = {}
@@ -116,6 +117,7 @@ class Sender:
         self._dead_letters: Deque[Dict[str, Any]] = deque(maxlen=cfg.dead_letters_kept)
         self._last_error: Optional[str] = None
         self._consecutive_failures = 0
+        self._server_down = False  # the last attempt met an outage or a 429 (cleared by a success)
         self._pause_until = 0.0
         self._ready: Deque[Envelope] = deque()
         self._timers: List[tuple] = []
@@ -209,7 +211,9 @@ class Sender:
         ``images`` are uploaded by the sender; ``predictions`` (``sv.Detections`` or a
         classification dict) become annotations on ``images[0].input``. Raises ``ValueError``
         (or pydantic's ``ValidationError``) naming the field when the event is invalid; once
-        accepted, the event is delivered, persisted or counted in ``stats()['dropped']``.
+        accepted, the event is delivered, persisted or counted in ``stats()['dropped']``. When
+        the memory budget is full its *images* go before any event does: an event may be sent
+        without them, marked ``customMetadata.ve_images_shed`` and counted in ``images_shed``.
         """
         self.reinit_if_forked()
         if self._closed:
@@ -228,7 +232,7 @@ class Sender:
             self._finish(previous, "dropped", api.DROP_SUPERSEDED, reason=api.DROP_SUPERSEDED)
         with self._lock:
             self._live[env.event_id] = env
-        admitted, evicted, reason = self._budget.admit(env, nbytes)
+        admitted, evicted, reason = self._budget.admit(env, nbytes, _BODY_OVERHEAD)
         if evicted:
             self._evicted(evicted)
         if not admitted:
@@ -270,6 +274,8 @@ class Sender:
             env.state = DONE if status == "sent" else DROPPED
             if status == "sent":
                 self._counts["sent"] += 1
+                if env.images_shed:
+                    message = f"sent without {env.images_shed} image(s), shed to stay within the memory budget"
             elif status == "dead_lettered":
                 self._counts["dead_lettered"] += 1
             else:
@@ -312,7 +318,7 @@ class Sender:
                 self._note_error(f"{reason}: {exc}")
                 self._finish(env, "dropped", f"{reason}: {exc}", reason=reason)
                 continue
-            self._budget.resize(env, env.body_size + sum(s.size for s in env.slots))
+            self._budget.encoded(env, env.body_size + sum(s.size for s in env.slots))
             if self._outbox is not None:
                 self._outbox.insert(env)  # stays claimed until committed (see _on_persisted)
             else:
@@ -577,6 +583,7 @@ class Sender:
         expired = []
         with self._cond:
             self._consecutive_failures += 1
+            self._server_down = verdict.global_pause
             if verdict.global_pause:
                 wait = rate_limit_wait(verdict)
                 if wait is None:
@@ -602,6 +609,7 @@ class Sender:
     def _succeeded(self) -> None:
         with self._lock:
             self._consecutive_failures = 0
+            self._server_down = False
 
     # ================================================================== scheduler
     def _scheduler_loop(self) -> None:
@@ -618,7 +626,7 @@ class Sender:
                     _, _, env = heapq.heappop(self._timers)
                     if env.state != ACTIVE:
                         continue
-                    if env.needs_upload:
+                    if env.needs_upload or env.wire_json is None:  # (its images may have been shed meanwhile)
                         to_upload.append(env)
                     else:
                         env.ready_at = now - cfg.batch_linger_s  # already waited: no extra linger
@@ -670,6 +678,12 @@ class Sender:
         Returns True when that happened in time, or, in durable mode, when everything still
         undecided is safe in the outbox (unless ``delivered=True`` asks for delivery).
         """
+        return self._settle(timeout, delivered=delivered)
+
+    def _settle(self, timeout: float, *, delivered: bool, stop_if_server_down: bool = False) -> bool:
+        """``flush``; with ``stop_if_server_down`` (durable shutdown) it also stops waiting once
+        everything is on disk and the server is down or rate-limiting: the outbox delivers it
+        at the next start, and waiting out the deadline against a dead server helps no one."""
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             watermark = self._last_seq
@@ -681,6 +695,9 @@ class Sender:
                         return True
                     if not delivered and self._outbox is not None and self._all_persisted(watermark):
                         return True
+                    if (stop_if_server_down and self._server_down and self._outbox is not None
+                            and self._all_persisted(watermark)):
+                        return False  # safe on disk, not delivered
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return self._outbox is not None and not delivered and self._all_persisted(watermark)
@@ -699,14 +716,16 @@ class Sender:
         """Deliver what can be delivered within ``timeout``, then stop the threads.
 
         Without an outbox whatever is left is counted as ``shutdown_unsent``; with one it stays
-        on disk for the next start. Returns True when nothing was lost or left behind.
+        on disk for the next start, and close returns as soon as everything is persisted if the
+        server is down (connection refused, 429, 5xx with Retry-After) rather than spending the
+        whole deadline on it. Returns True when nothing was lost or left behind.
         """
         if self._closed or self._pid != os.getpid():
             return True
         timeout = self.config.shutdown_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + timeout
         self._closed = True
-        delivered = self.flush(timeout, delivered=True)
+        delivered = self._settle(timeout, delivered=True, stop_if_server_down=True)
         for _ in range(self.config.encode_threads):
             self._encode_queue.put(None)  # encoders finish what is queued, then stop
         if self._outbox is not None:
@@ -775,6 +794,9 @@ class Sender:
                 "requests": counts["requests"],
                 "bisections": counts["bisections"],
                 "annotations_dropped": counts["annotations_dropped"],
+                "images_shed": {api.DROP_BUFFER_FULL: self._budget.images_shed} if self._budget.images_shed else {},
+                "events_shed": self._budget.events_shed,
+                "annotations_shed": self._budget.annotations_shed,
                 "paused_for_s": round(paused_for, 3),
                 "last_error": self._last_error,
                 "dead_letters": list(self._dead_letters),
@@ -791,16 +813,18 @@ class Sender:
         return stats
 
     def _log_summary(self, last: Optional[tuple]) -> Optional[tuple]:
-        """One line per interval when something changed; WARNING when events were dropped."""
+        """One line per interval when something changed; WARNING when events were dropped or images shed."""
         s = self.stats()
-        key = (s["submitted"], s["sent"], s["dropped_total"], s["dead_lettered"], s["pending"])
+        key = (s["submitted"], s["sent"], s["dropped_total"], s["dead_lettered"], s["events_shed"], s["pending"])
         if key == last:
             return last
-        new_losses = last is None or key[2:4] != last[2:4]
-        level = logging.WARNING if new_losses and (s["dropped_total"] or s["dead_lettered"]) else logging.INFO
+        new_losses = last is None or key[2:5] != last[2:5]
+        level = (logging.WARNING if new_losses and (s["dropped_total"] or s["dead_lettered"] or s["events_shed"])
+                 else logging.INFO)
         logger.log(level, "vision-events %s: submitted=%d sent=%d pending=%d retried=%d dead_lettered=%d dropped=%s "
-                   "buffered=%.1fMB healthy=%s%s", s["label"], s["submitted"], s["sent"], s["pending"], s["retried"],
-                   s["dead_lettered"], s["dropped"] or 0, s["buffered_bytes"] / 1e6, s["healthy"],
+                   "images_shed=%s buffered=%.1fMB healthy=%s%s", s["label"], s["submitted"], s["sent"], s["pending"],
+                   s["retried"], s["dead_lettered"], s["dropped"] or 0, s["images_shed"] or 0,
+                   s["buffered_bytes"] / 1e6, s["healthy"],
                    f" last_error={s['last_error']}" if s["last_error"] else "")
         return key
 

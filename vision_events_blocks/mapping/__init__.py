@@ -18,6 +18,7 @@ from .annotations import (
     mask_to_polygon,
     predictions_to_annotations,
     row_class_names,
+    row_confidences,
 )
 from .images import EncodedImage, encode_jpeg, sniff_image_type, to_bgr_uint8
 
@@ -35,6 +36,7 @@ __all__ = [
     "mask_to_polygon",
     "predictions_to_annotations",
     "row_class_names",
+    "row_confidences",
     "sniff_image_type",
     "to_bgr_uint8",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -478,7 +478,9 @@ def classification_to_annotations(prediction: Mapping[str, Any]) -> AnnotationLi
             raise ValueError(f"predicted_classes must be a list of class names, not {type(predicted).__name__}")
         scores = prediction.get("predictions")
         scores = scores if isinstance(scores, Mapping) else {}
-        for name in predicted:
+        for index, name in enumerate(predicted):
+            if not isinstance(name, Hashable):  # e.g. a list from a workflow input's JSON
+                raise ValueError(f"predicted_classes[{index}] must be a class name, not {type(name).__name__}")
             entry = scores.get(name)
             confidence = entry.get("confidence") if isinstance(entry, Mapping) else entry
             pairs.append((name, confidence, f"predictions[{name!r}].confidence"))
@@ -575,6 +577,11 @@ def row_class_names(detections: sv.Detections) -> List[str]:
     """One class name per row, with the same fallbacks the mapping sends, so blocks decide on
     exactly the names that reach the server."""
     return _row_class_names(detections.data, detections.class_id, len(detections))
+
+
+def row_confidences(detections: sv.Detections) -> np.ndarray:
+    """One confidence per row, ``1.0`` when the model gives none, as the mapping reads them."""
+    return _confidences(detections.confidence, len(detections), "detections.confidence")
 
 
 def detection_class_names(detections: sv.Detections) -> List[str]:

@@ -62,7 +62,16 @@ from .auth import MANAGE_SCOPES, READ_SCOPES, WRITE_SCOPES, AuthError, KeyRing, 
 from .bundle import MAX_BUNDLE_BYTES, BundleError, read_bundle, referenced_files
 from .faults import FaultMiddleware, FaultSettings, FaultState, RequestLog
 from .query import CursorCodec, CursorKey, InvalidCursor, build_query
-from .store import WORKSPACE_ID, NameTaken, Store, UseCaseNotFound, cutoff_micros, event_row, new_source_id
+from .store import (
+    WORKSPACE_ID,
+    NameTaken,
+    Store,
+    UseCaseNotFound,
+    cutoff_micros,
+    event_row,
+    image_ids,
+    new_source_id,
+)
 
 log = logging.getLogger("vision_events_blocks.server")
 
@@ -278,6 +287,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     def base_url(request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
+    def image_url(base: str, source_id: str, ext: str) -> str:
+        """Where ``get_image`` serves a stored image (the form ``IMAGE_FILENAME`` accepts)."""
+        return f"{base}/vision-events/images/{source_id}.{ext}"
+
     def use_case_or_404(use_case_id: str) -> Dict[str, Any]:
         use_case = store.get_use_case(use_case_id)
         if use_case is None:
@@ -297,8 +310,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     def ingest(events: List[VisionEvent], where: List[str]) -> None:
         """Check use cases, then write everything in one transaction (all-or-nothing)."""
         check_use_cases(events, where)
-        referenced = {i for e in events for img in e.images for i in (img.source_id, img.input_source_id) if i}
-        known = set(store.image_exts(referenced))
+        known = set(store.image_exts(i for e in events for i in image_ids(e)))
         store.put_events([event_row(e, known) for e in events])
 
     def validate_and_ingest(model: type, body: Dict[str, Any]) -> Any:
@@ -333,9 +345,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def upload_image(request: Request) -> Dict[str, Any]:
         authorize(request, WRITE_SCOPES)
         limit = config.max_upload_bytes
+        too_large = ApiError(413, f"Image is larger than the {limit // (1024 * 1024)} MB limit")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise ApiError(413, f"Image is larger than the {limit // (1024 * 1024)} MB limit")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # + the form's other parts
+            raise too_large
         try:
             form = await request.form(max_files=1, max_fields=4, max_part_size=64 * 1024)
         except Exception as exc:  # malformed multipart, too many parts, oversized field
@@ -346,7 +359,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                 raise ApiError(400, "Invalid upload: file is required (multipart part named 'file')")
             content = await upload.read(limit + 1)
             if len(content) > limit:
-                raise ApiError(413, f"Image is larger than the {limit // (1024 * 1024)} MB limit")
+                raise too_large
             kind = sniff_image(content[:32])
             if kind is None:
                 raise ApiError(400, "Invalid upload: file is not a supported image (JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC, AVIF)")
@@ -364,7 +377,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             await form.close()
         ext, content_type = kind
         source_id = await run_in_threadpool(store.save_image, content, ext, content_type, name, metadata)
-        return {"success": True, "sourceId": source_id, "url": f"{base_url(request)}/vision-events/images/{source_id}.{ext}"}
+        return {"success": True, "sourceId": source_id, "url": image_url(base_url(request), source_id, ext)}
 
     @app.post("/vision-events/bundle", status_code=201)
     async def ingest_bundle(request: Request) -> Dict[str, Any]:
@@ -451,7 +464,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             for id_key, url_key in (("sourceId", "url"), ("inputSourceId", "inputUrl")):
                 ext = exts.get(img.get(id_key))
                 if ext:
-                    img[url_key] = f"{base}/vision-events/images/{img[id_key]}.{ext}"
+                    img[url_key] = image_url(base, img[id_key], ext)
 
     # -- use cases ---------------------------------------------------------------------------
     def use_case_wire(row: Dict[str, Any]) -> Dict[str, Any]:

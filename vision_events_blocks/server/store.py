@@ -170,10 +170,14 @@ def wire_as_sent(event: VisionEvent) -> Dict[str, Any]:
     return body
 
 
+def image_ids(event: VisionEvent) -> Set[str]:
+    """Every image id the event refers to (the shown image and the annotated input)."""
+    return {i for image in event.images for i in (image.source_id, image.input_source_id) if i}
+
+
 def event_row(event: VisionEvent, known_images: Set[str]) -> EventRow:
     """Flatten a validated event; an image id never uploaded here marks it ``has_warnings``."""
     data = event.event_data
-    referenced = {i for image in event.images for i in (image.source_id, image.input_source_id) if i}
     classes = sorted({c for image in event.images for c in image.detection_classes()})
     values = (
         event.event_id, event.use_case_id, to_micros(event.timestamp), event.event_type,
@@ -181,7 +185,7 @@ def event_row(event: VisionEvent, known_images: Set[str]) -> EventRow:
         getattr(data, "external_id", None), getattr(data, "result", None), getattr(data, "location", None),
         getattr(data, "item_count", None), getattr(data, "item_type", None), getattr(data, "alert_type", None),
         getattr(data, "severity", None), getattr(data, "feedback", None),
-        len(event.images), int(bool(referenced - known_images)),
+        len(event.images), int(bool(image_ids(event) - known_images)),
         json.dumps(wire_as_sent(event), separators=(",", ":")),
     )
     return EventRow(values, tuple(classes), metadata_rows(event.custom_metadata))

@@ -76,7 +76,10 @@ class LocalServer:
         self._key_specs = specs + list(api_keys or ())
         self._process: Optional[subprocess.Popen] = None
         self._log_file: Any = None
-        self._http = httpx.Client(base_url=self.url, timeout=30.0, headers={"Authorization": f"Bearer {self.api_key}"})
+        self._http = self._new_http()
+
+    def _new_http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0, headers={"Authorization": f"Bearer {self.api_key}"})
 
     def __repr__(self) -> str:
         return f"LocalServer(url={self.url!r}, data_dir={str(self.data_dir)!r}, running={self.running})"
@@ -150,8 +153,8 @@ class LocalServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        self._http.close()
-        self._http = httpx.Client(base_url=self.url, timeout=30.0, headers={"Authorization": f"Bearer {self.api_key}"})
+        self._http.close()  # its pooled connections went to the old process
+        self._http = self._new_http()
 
     def restart(self) -> "LocalServer":
         self.stop()

@@ -70,7 +70,7 @@ annotations on the image.
 """
 
 
-class InventoryCountManifest(WorkflowBlockManifest):
+class InventoryCountManifest(common.VisionEventsManifest):
     model_config = ConfigDict(
         json_schema_extra=common.block_schema_extra(
             "Vision Events Inventory Count", SHORT_DESCRIPTION, LONG_DESCRIPTION, "analytics", priority=2
@@ -119,10 +119,6 @@ class InventoryCountManifest(WorkflowBlockManifest):
             OutputDefinition(name="event", kind=[vision_event_kind()]),
             OutputDefinition(name="item_count", kind=[INTEGER_KIND]),
         ]
-
-    @classmethod
-    def get_execution_engine_compatibility(cls) -> Optional[str]:
-        return common.ENGINE_COMPATIBILITY
 
 
 class InventoryCountEventBlockV1(WorkflowBlock):

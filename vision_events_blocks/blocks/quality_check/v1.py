@@ -78,7 +78,7 @@ followed by
 """
 
 
-class QualityCheckManifest(WorkflowBlockManifest):
+class QualityCheckManifest(common.VisionEventsManifest):
     model_config = ConfigDict(
         json_schema_extra=common.block_schema_extra(
             "Vision Events Quality Check", SHORT_DESCRIPTION, LONG_DESCRIPTION, "analytics", priority=2
@@ -130,10 +130,6 @@ class QualityCheckManifest(WorkflowBlockManifest):
             OutputDefinition(name="result", kind=[STRING_KIND]),
             OutputDefinition(name="passed", kind=[BOOLEAN_KIND]),
         ]
-
-    @classmethod
-    def get_execution_engine_compatibility(cls) -> Optional[str]:
-        return common.ENGINE_COMPATIBILITY
 
 
 class QualityCheckEventBlockV1(WorkflowBlock):

@@ -87,7 +87,7 @@ skipped for that frame.
 SeverityInput = Union[Literal["low", "medium", "high"], Dict[str, str], Selector(kind=[STRING_KIND, DICTIONARY_KIND])]
 
 
-class SafetyAlertManifest(WorkflowBlockManifest):
+class SafetyAlertManifest(common.VisionEventsManifest):
     model_config = ConfigDict(
         json_schema_extra=common.block_schema_extra(
             "Vision Events Safety Alert", SHORT_DESCRIPTION, LONG_DESCRIPTION, "analytics", priority=2
@@ -160,10 +160,6 @@ class SafetyAlertManifest(WorkflowBlockManifest):
             OutputDefinition(name="alert_type", kind=[STRING_KIND]),
             OutputDefinition(name="violations", kind=[INTEGER_KIND]),
         ]
-
-    @classmethod
-    def get_execution_engine_compatibility(cls) -> Optional[str]:
-        return common.ENGINE_COMPATIBILITY
 
 
 class SafetyAlertEventBlockV1(WorkflowBlock):

@@ -110,7 +110,7 @@ EventTypeLiteral = Literal["quality_check", "inventory_count", "safety_alert", "
 EventTypeInput = Optional[Union[EventTypeLiteral, Selector(kind=[STRING_KIND])]]
 
 
-class SinkManifest(WorkflowBlockManifest):
+class SinkManifest(common.VisionEventsManifest):
     model_config = ConfigDict(
         json_schema_extra=common.block_schema_extra(
             "Vision Events Sink", SHORT_DESCRIPTION, LONG_DESCRIPTION, "sink", priority=1
@@ -246,10 +246,6 @@ class SinkManifest(WorkflowBlockManifest):
             OutputDefinition(name="event_id", kind=[STRING_KIND]),
         ]
 
-    @classmethod
-    def get_execution_engine_compatibility(cls) -> Optional[str]:
-        return common.ENGINE_COMPATIBILITY
-
 
 def _reported_not_raised(run: Callable[..., BlockResult]) -> Callable[..., BlockResult]:
     """A sink must never stop the pipeline: an unexpected error becomes ``error_status``,
@@ -346,7 +342,8 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             notes.append(f"{skipped} detection(s) with NaN/inf box or confidence left out")
         images = []
         if frame_array is not None or output_image is not None:
-            images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=common.text(image_label)))
+            label = common.text(image_label)
+            images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=label))
         try:
             sender = self._sender(common.text(api_url), common.text(outbox_dir))
             event_id = sender.submit(wire_event, images=images, predictions=annotations)
