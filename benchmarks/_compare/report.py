@@ -56,12 +56,14 @@ def table_rows(results: Dict[str, Any], cap_mb: float) -> List[Dict[str, Any]]:
         if section not in results:
             continue
         for images, factor in EVENTS_PER_S_TARGET.items():
-            add(f"Delivered events/s, {IMAGE_LABELS[images]}, {where}", (section, images, "events_per_s"), 1,
+            add(f"Delivered events/s (with all images), {IMAGE_LABELS[images]}, {where}", (section, images, "events_per_s"), 1,
                 f"≥ {factor:g}× built-in", lambda o, b, r, f=factor: r is not None and r >= f, "ev/s")
     zero = lambda o, b, r: o == 0  # noqa: E731
     add("Lost events, 30% 5xx", ("faults_5xx", "lost"), 0, "0", zero, "events")
     add("Lost events, server outage", ("outage", "lost"), 0, "0", zero, "events")
     add("Lost events, pipeline end", ("pipeline_end", "lost"), 0, "0", zero, "events")
+    for section, label in (("faults_5xx", "30% 5xx"), ("outage", "server outage"), ("pipeline_end", "pipeline end")):
+        add(f"Events stored without all their images, {label}", (section, "stored_incomplete"), 0, "0", zero, "events")
     for mode in ("refused", "blackhole"):
         key = f"memory_{mode}"
         if key in results:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -198,6 +199,29 @@ class Blackhole:
         self.sock.close()
 
 
+def _image_refs(events: List[Dict[str, Any]]) -> int:
+    return sum(_refs(event) for event in events)
+
+
+def _refs(event: Dict[str, Any]) -> int:
+    return sum(bool(image.get(key)) for image in event.get("images") or () for key in ("sourceId", "inputSourceId"))
+
+
+def stored_counts(server: Any, use_case_id: str, images: str) -> Dict[str, int]:
+    """Events stored, and how many carry every image they were sent with (a sender may shed
+    images under memory pressure and still deliver the event: that is not a whole delivery)."""
+    expected = len(workloads.IMAGE_WORKLOADS[images][2])
+    events = {event["eventId"]: event for event in server.events(use_case_id)}.values()
+    refs = [_refs(event) for event in events]
+    return {"stored": len(refs), "complete": sum(r >= expected for r in refs),
+            "images_missing": sum(max(0, expected - r) for r in refs)}
+
+
+def _incomplete(figures: Dict[str, Any]) -> str:
+    n = figures.get("stored_incomplete")
+    return f" ({n} more stored without all their images)" if n else ""
+
+
 def _drops(dropped: Dict[str, int]) -> str:
     return f" (counted drops: {dropped})" if dropped else ""
 
@@ -207,10 +231,6 @@ def _pending(drain_reply: Dict[str, Any]) -> int:
     if "pending" in drain_reply:
         return int(drain_reply["pending"])
     return sum(int(s.get("pending", 0)) for s in (drain_reply.get("stats") or {}).values())
-
-
-def stored_ids(server: Any, use_case_id: str) -> set:
-    return {event["eventId"] for event in server.events(use_case_id)}
 
 
 def percentile_us(samples_ns: Iterable[int], q: float) -> float:
@@ -271,23 +291,28 @@ class Scenarios:
                 finally:
                     if latency_ms:
                         self.server.set_faults()
-                out[images][side] = self._burst_figures(reply, use_case, events)
+                out[images][side] = self._burst_figures(reply, use_case, events, images)
                 r = out[images][side]
-                self.log(f"  throughput {images} {side} (+{latency_ms} ms): {r['stored']}/{events} stored, "
+                self.log(f"  throughput {images} {side} (+{latency_ms} ms): {r['stored']}/{events} stored complete"
+                         f"{_incomplete(r)}, "
                          f"{r['events_per_s']:.1f} ev/s, {r['requests_per_event']:.2f} req/ev, "
                          f"{r['connections_per_event']:.2f} conn/ev{_drops(r['dropped'])}")
         return out
 
-    def _burst_figures(self, reply: Dict[str, Any], use_case: str, events: int) -> Dict[str, Any]:
-        """Delivered rate from the server's own clock: first submit -> last successful event write."""
+    def _burst_figures(self, reply: Dict[str, Any], use_case: str, submitted: int, images: str) -> Dict[str, Any]:
+        """Delivered rate from the server's own clock: first submit -> last successful event write.
+        Only events stored with all their images count as delivered."""
         requests = [r for r in self.server.request_log() if r["method"] == "POST" and r["path"] in WRITE_PATHS]
-        stored = len(stored_ids(self.server, use_case))
+        events = self.server.events(use_case)
+        counts = stored_counts(self.server, use_case, images)
+        stored = counts["complete"]
         ok_writes = [r["time"] for r in requests if r["path"] != "/vision-events/upload" and 200 <= r["status"] < 300]
         t_last_stored = max(ok_writes) if ok_writes else reply["t_drained"]
         seconds = max(1e-6, t_last_stored - reply["t_first"])
         connections = len({r["connectionId"] for r in requests})
         return {
-            "submitted": events, "accepted": reply["outcomes"]["accepted"], "stored": stored,
+            "submitted": submitted, "accepted": reply["outcomes"]["accepted"], "stored": stored,
+            "stored_incomplete": counts["stored"] - stored, "images_missing": counts["images_missing"],
             "seconds": seconds, "events_per_s": stored / seconds,
             "submit_seconds": reply["t_last_submit"] - reply["t_first"],
             "sink_run_us_mean": reply["sink_run_us_mean"],
@@ -295,6 +320,9 @@ class Scenarios:
             "requests_per_event": len(requests) / stored if stored else float("nan"),
             "connections_per_event": connections / stored if stored else float("nan"),
             "drained": reply["drained"], "dropped": reply.get("dropped", {}),
+            "requests_by_path": dict(Counter(r["path"] for r in requests)),
+            # both sides must deliver the same content: image references per stored event
+            "image_refs_per_event": _image_refs(events) / counts["stored"] if counts["stored"] else float("nan"),
         }
 
     # 3 ------------------------------------------------------------------------------------
@@ -330,17 +358,20 @@ class Scenarios:
             drains = both(self.workers, drain)
         out: Dict[str, Any] = {}
         for side, reply in replies.items():
-            stored = len(stored_ids(self.server, use_cases[side]))
+            counts = stored_counts(self.server, use_cases[side], images)
+            stored = counts["stored"]
             accepted = reply["outcomes"]["accepted"]
             out[side] = {
                 "frames": reply["frames"], "accepted": accepted, "stored": stored,
+                "stored_incomplete": stored - counts["complete"], "images_missing": counts["images_missing"],
                 "lost": max(0, accepted - stored), "loss_pct": 100.0 * max(0, accepted - stored) / accepted if accepted else 0.0,
                 "late_frames": reply["late_frames"], "memory": reply["memory"],
                 "drained": drains[side]["drained"], "stats": drains[side].get("stats"),
                 "pending_when_faults_lifted": pending_when_lifted[side] if faults else None,
                 "dropped": drains[side].get("dropped_since_stream", {}),
             }
-            self.log(f"  {label} {side}: {stored}/{accepted} stored, lost {out[side]['lost']}{_drops(out[side]['dropped'])}")
+            self.log(f"  {label} {side}: {stored}/{accepted} stored, lost {out[side]['lost']}{_incomplete(out[side])}"
+                     f"{_drops(out[side]['dropped'])}")
         return out
 
     def faults_5xx(self) -> Dict[str, Any]:
@@ -410,16 +441,18 @@ class Scenarios:
         replies = both(end_workers, run)
         out: Dict[str, Any] = {}
         for side, reply in replies.items():
-            stored = len(stored_ids(self.server, use_cases[side]))
+            counts = stored_counts(self.server, use_cases[side], "one_720p")
+            stored = counts["stored"]
             accepted = reply["outcomes"]["accepted"]
             out[side] = {
                 "frames": p.video_frames, "accepted": accepted, "stored": stored, "lost": max(0, accepted - stored),
+                "stored_incomplete": stored - counts["complete"], "images_missing": counts["images_missing"],
                 "loss_pct": 100.0 * max(0, accepted - stored) / accepted if accepted else 0.0,
                 "pipeline_seconds": reply["pipeline_seconds"], "exit_seconds": reply["exit_seconds"],
                 "stats_at_pipeline_end": reply.get("stats"), "dropped_before_exit": reply.get("dropped", {}),
                 "exit_code": reply["exit_code"],
             }
-            self.log(f"  pipeline end {side}: {stored}/{accepted} stored, lost {out[side]['lost']}"
+            self.log(f"  pipeline end {side}: {stored}/{accepted} stored, lost {out[side]['lost']}{_incomplete(out[side])}"
                      f"{_drops(out[side]['dropped_before_exit'])}")
         return out
 

@@ -284,10 +284,19 @@ def _select_classification(result: Dict[str, Any], wanted: Optional[set], min_co
 
 
 def non_finite_count(predictions: Predictions) -> int:
-    """Detections whose box or confidence is NaN/inf (the mapping leaves them out)."""
+    """Detections whose box or confidence is NaN/inf (the mapping leaves them out).
+
+    A classification result is read the mapping's way here, on the frame, so a malformed one
+    (any JSON from a workflow input) fails at once naming ``predictions`` instead of being
+    accepted and then dropped by the sender.
+    """
     from ..mapping import count_non_finite
 
-    return count_non_finite(predictions) if isinstance(predictions, sv.Detections) else 0
+    if isinstance(predictions, sv.Detections):
+        return count_non_finite(predictions)
+    if isinstance(predictions, dict) and not isinstance(predictions.get("predictions"), (sv.Detections, sv.KeyPoints)):
+        _select_classification(predictions, None, 0.0)
+    return 0
 
 
 # ------------------------------------------------------------------------ small helpers

@@ -337,7 +337,10 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         if annotations is not None and frame_array is None:
             notes.append("annotations left out: connect `image` (annotations are drawn on the input frame)")
             annotations = None
-        skipped = common.non_finite_count(annotations)
+        try:
+            skipped = common.non_finite_count(annotations)
+        except ValueError as error:
+            return _error("invalid_event", f"not sent: invalid {_one_line(error)}")
         if skipped:
             notes.append(f"{skipped} detection(s) with NaN/inf box or confidence left out")
         images = []
