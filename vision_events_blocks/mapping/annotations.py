@@ -176,13 +176,16 @@ def _as_float_array(values: Any, shape: Tuple[int, ...], what: str) -> np.ndarra
     return array.reshape(shape)
 
 
+_NOT_A_NAME = frozenset({"nan", "none"})
+
+
 def _clean_name(name: Any) -> Optional[str]:
     if name is None:
         return None
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
     text = str(name)
-    if not text or text.lower() in ("nan", "none"):
+    if not text or text.lower() in _NOT_A_NAME:
         return None
     return text[:MAX_TEXT_LENGTH]
 
@@ -190,6 +193,12 @@ def _clean_name(name: Any) -> Optional[str]:
 def _row_class_names(data: Mapping[str, Any], class_id: Optional[np.ndarray], n: int) -> List[str]:
     """One name per row: ``data['class_name']``, else ``str(class_id)``, else ``"object"``."""
     names = data.get("class_name") if data else None
+    if isinstance(names, np.ndarray) and names.dtype.kind == "U" and len(names) == n:
+        # The common case (inference's detections): a unicode array of ordinary names. One cheap
+        # pass decides; the general per-row cleaning below is several times slower.
+        values = names.tolist()
+        if all(0 < len(v) <= MAX_TEXT_LENGTH and v.lower() not in _NOT_A_NAME for v in values):
+            return values
     names = list(names) if names is not None and len(names) == n else [None] * n
     ids = np.asarray(class_id).tolist() if class_id is not None and len(class_id) == n else [None] * n
     result = []
