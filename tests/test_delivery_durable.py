@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -109,6 +110,28 @@ def test_restart_replays_the_backlog(local_server, make_sender, use_case_id, tmp
     online.close(5)
     assert outbox_status(outbox)["events"] == 0
     assert not list((Path(outbox) / "images").iterdir()), "delivered images are deleted"
+
+
+def test_a_refused_key_keeps_durable_events_for_a_restart_with_the_right_key(
+    local_server, make_sender, use_case_id, tmp_path
+):
+    """401 is the destination's fault, not the events': durable mode keeps them on disk."""
+    outbox = str(tmp_path / "outbox")
+    refused = make_sender(key="not-a-key-" + uuid.uuid4().hex, outbox_dir=outbox)
+    ids = [refused.submit(custom(use_case_id, i)) for i in range(5)]
+    assert refused.flush(10)  # persisted
+    deadline = time.monotonic() + 20
+    while refused.stats()["retried"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the server has refused the key at least once
+    stats = refused.stats()
+    assert stats["retried"] > 0 and stats["dead_lettered"] == 0 and stats["dropped"] == {}, stats
+    assert "401" in stats["last_error"] and not stats["healthy"]
+    refused.close(1.0)
+    assert outbox_status(outbox)["events"] == 5
+
+    fixed = make_sender(outbox_dir=outbox)
+    assert fixed.flush(30, delivered=True)
+    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
 
 
 def test_outbox_files_are_private_and_never_hold_the_key(local_server, make_sender, use_case_id, tmp_path):

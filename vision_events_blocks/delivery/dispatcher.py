@@ -575,6 +575,11 @@ class Sender:
         """Retry on a timer (retryable) or dead-letter (permanent)."""
         verdict = verdict or classify(exc)
         self._note_error(f"HTTP {verdict.status_code}: {verdict.message}" if verdict.status_code else verdict.message)
+        if self._outbox is not None and verdict.status_code in (401, 403):
+            # A refused key is a fault of the destination, not of these events. With an outbox
+            # they stay on disk (sends paused, backing off) instead of being dead-lettered: a
+            # restart with the right key replays them, since the outbox belongs to a directory.
+            verdict = dataclasses.replace(verdict, retryable=True, global_pause=True)
         if not verdict.retryable:
             for env in envs:
                 self._dead_letter(env, verdict.status_code, verdict.message)
