@@ -34,6 +34,25 @@ from .auth import ALL_SCOPES
 STARTUP_TIMEOUT_S = 60.0
 
 
+def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float, poll_s: float) -> Optional[str]:
+    """Poll ``url`` until it answers 200: ``None`` once it does, else why not (for the caller's error).
+
+    Shared by every test host that starts a server subprocess, so a dead process is reported
+    at once instead of after the whole timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with {process.returncode}"
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return None
+        except httpx.TransportError:
+            pass
+        time.sleep(poll_s)
+    return f"did not answer within {timeout_s:.0f}s"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -113,18 +132,10 @@ class LocalServer:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise LocalServerError(f"server exited with {self._process.returncode}; log:\n{self._log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/_health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise LocalServerError(f"server did not start within {STARTUP_TIMEOUT_S:.0f}s; log:\n{self._log_tail()}")
+        problem = wait_until_answering(f"{self.url}/_health", self._process, STARTUP_TIMEOUT_S, poll_s=0.05)
+        if problem:
+            self.kill()
+            raise LocalServerError(f"server {problem}; log:\n{self._log_tail()}")
 
     def _log_tail(self, size: int = 4000) -> str:
         try:

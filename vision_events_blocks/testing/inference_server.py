@@ -16,13 +16,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, Optional
 
-import httpx
-
-from ..server.testing import free_port
+from ..server.testing import free_port, wait_until_answering
 
 STARTUP_TIMEOUT_S = 180.0  # generous: the CPU is shared, and the first import compiles bytecode
 
@@ -75,18 +72,11 @@ class InferenceHttpServer:
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             cwd=self.workdir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise InferenceServerError(f"inference server exited ({self._process.returncode}):\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/info", timeout=2.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise InferenceServerError(f"inference server not ready after {STARTUP_TIMEOUT_S:.0f}s:\n{self.log_tail()}")
+        problem = wait_until_answering(f"{self.url}/info", self._process, STARTUP_TIMEOUT_S, poll_s=0.25)
+        if problem:
+            self.stop()
+            raise InferenceServerError(f"inference server {problem}:\n{self.log_tail()}")
+        return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate (then kill) the subprocess; shutdown runs the plugin's exit flush."""
