@@ -130,6 +130,19 @@ def test_create_events_names_the_bad_event_and_sends_nothing(client, local_serve
     assert local_server.request_log() == []
 
 
+def test_create_events_encoded_sends_ready_json_as_one_batch(client, local_server, use_case_id):
+    bodies = [event(use_case_id, customMetadata={"n": i}) for i in range(3)]
+    response = client.create_events_encoded([json.dumps(b).encode() for b in bodies])
+    assert response.created == 3 and response.event_ids == [b["eventId"] for b in bodies]
+    assert {e["eventId"]: e["customMetadata"] for e in local_server.events(use_case_id)} == {
+        b["eventId"]: b["customMetadata"] for b in bodies
+    }
+    with pytest.raises(ValueError, match="1 to 100"):
+        client.create_events_encoded([])
+    with pytest.raises(errors.BadRequestError, match="events"):  # the server, not the client, validates these
+        client.create_events_encoded([b'{"eventType":"quality_check"}'])
+
+
 def test_create_events_empty_list_sends_nothing(client):
     assert client.create_events([]).created == 0
 

@@ -287,16 +287,16 @@ def test_backoff_has_full_jitter_within_bounds_and_never_undercuts_retry_after()
 def test_all_io_happens_on_the_senders_own_threads(local_server, make_sender, use_case_id, monkeypatch):
     import threading
 
-    from vision_events_blocks.delivery.transport import SenderClient
+    from vision_events_blocks.api.client import VisionEventsClient
 
     callers = []
-    original = SenderClient._send
+    original = VisionEventsClient._send
 
     def recording_send(self, call):
         callers.append(threading.current_thread().name)
         return original(self, call)
 
-    monkeypatch.setattr(SenderClient, "_send", recording_send)
+    monkeypatch.setattr(VisionEventsClient, "_send", recording_send)
     sender = make_sender()
     for i in range(20):
         sender.submit(custom(use_case_id), images=ImageAttachment(output=np.full((24, 32, 3), i, np.uint8)) if i % 4 == 0 else None)

@@ -134,6 +134,7 @@ class Call:
     params: Optional[Dict[str, str]] = None
     files: Optional[Dict[str, Tuple[str, bytes, str]]] = None
     data: Optional[Dict[str, str]] = None
+    content: Optional[bytes] = None  # a body that is already JSON (sent as is)
 
 
 class _BaseClient:
@@ -217,6 +218,14 @@ class _BaseClient:
             Call("POST", "/vision-events/batch", 201, BatchCreateResponse, json={"events": bodies[i:i + MAX_BATCH_EVENTS]})
             for i in range(0, len(bodies), MAX_BATCH_EVENTS)
         ]
+
+    @staticmethod
+    def _encoded_batch_call(encoded_events: Sequence[bytes]) -> Call:
+        """``{"events": [...]}`` joined from events that are each already JSON, 1 to 100 of them."""
+        if not 1 <= len(encoded_events) <= MAX_BATCH_EVENTS:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH_EVENTS} events, got {len(encoded_events)}")
+        body = b'{"events":[' + b",".join(encoded_events) + b"]}"
+        return Call("POST", "/vision-events/batch", 201, BatchCreateResponse, content=body)
 
     @staticmethod
     def _sum_batches(responses: Sequence[BatchCreateResponse]) -> BatchCreateResponse:
@@ -304,6 +313,8 @@ class _BaseClient:
                 "check the value of api_key / ROBOFLOW_API_KEY"
             )
         headers = {"Authorization": f"Bearer {key}"}
+        if call.content is not None:
+            headers["Content-Type"] = "application/json"
         return {
             "method": call.method,
             "url": self.api_url + call.path,
@@ -312,6 +323,7 @@ class _BaseClient:
             "params": call.params,
             "files": call.files,
             "data": call.data,
+            "content": call.content,
         }
 
     def _transport_error(self, call: Call, exc: Exception) -> TransportError:

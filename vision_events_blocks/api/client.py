@@ -121,6 +121,15 @@ class VisionEventsClient(_BaseClient):
         """
         return self._sum_batches([self._send(call) for call in self._batch_calls(events)])
 
+    def create_events_encoded(self, encoded_events: Sequence[bytes]) -> BatchCreateResponse:
+        """Batch create from 1-100 events that are each already JSON, sent without re-validation.
+
+        For senders that validated and serialised each event when it became ready: building
+        one large batch with ``json.dumps`` (~30 ms for 100 events of 100 detections) would hold
+        the GIL and stall every other thread of the host, the video pipeline included.
+        """
+        return self._send(self._encoded_batch_call(encoded_events))
+
     def query(self, request: QueryLike = None, **filters: Any) -> QueryResponse:
         """One page of events (``request`` and/or snake_case keyword filters; keywords win)."""
         return self._send(self._query_call(self._query_model(request, filters)))
@@ -210,6 +219,10 @@ class AsyncVisionEventsClient(_BaseClient):
         for call in self._batch_calls(events):
             responses.append(await self._send(call))
         return self._sum_batches(responses)
+
+    async def create_events_encoded(self, encoded_events: Sequence[bytes]) -> BatchCreateResponse:
+        """See :meth:`VisionEventsClient.create_events_encoded`."""
+        return await self._send(self._encoded_batch_call(encoded_events))
 
     async def query(self, request: QueryLike = None, **filters: Any) -> QueryResponse:
         return await self._send(self._query_call(self._query_model(request, filters)))

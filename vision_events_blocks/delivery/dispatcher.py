@@ -47,7 +47,6 @@ from .buffer import ACTIVE, DONE, DROPPED, SPILLED, ByteBudget, Envelope, ImageS
 from .config import SenderConfig
 from .outbox import Outbox
 from .retry import Backoff, Verdict, classify, rate_limit_wait
-from .transport import SenderClient
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
@@ -125,7 +124,7 @@ class Sender:
         self._flushing = 0
         self._encode_queue: "queue.Queue[Optional[Envelope]]" = queue.Queue()
         self._work_queue: "queue.Queue[Optional[tuple]]" = queue.Queue()
-        self._client = self._injected_client or SenderClient(
+        self._client = self._injected_client or VisionEventsClient(
             api_key=self._api_key, api_url=self.api_url,
             timeout=cfg.request_timeout_s, max_connections=cfg.upload_threads + 1)
         self._outbox: Optional[Outbox] = None
@@ -509,10 +508,7 @@ class Sender:
                 return
             try:
                 self._count("requests")
-                if isinstance(self._client, SenderClient):
-                    response = self._client.create_events_encoded([e.wire_json for e in live])
-                else:  # an injected plain client
-                    response = self._client.create_events([e.wire_event() for e in live])
+                response = self._client.create_events_encoded([e.wire_json for e in live])
             except Exception as exc:  # noqa: BLE001
                 verdict = classify(exc)
                 if not verdict.retryable and len(live) > 1 and verdict.status_code not in (401, 403):
