@@ -6,6 +6,7 @@ test asks for them.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -13,6 +14,17 @@ import pytest
 os.environ.setdefault("DISABLE_VERSION_CHECK", "true")
 os.environ.setdefault("OFFLINE_MODE", "true")
 os.environ.setdefault("METRICS_ENABLED", "false")
+# Senders of the plugin are durable by default, in inference's model cache directory: give the
+# session one of its own (hosts started by session fixtures inherit it), and each test another.
+os.environ["MODEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="ve-model-cache-")
+for _variable in ("VISION_EVENTS_OUTBOX_DIR", "WORKFLOW_BLOCKS_WRITE_DIRECTORY"):
+    os.environ.pop(_variable, None)
+
+
+@pytest.fixture(autouse=True)
+def _default_outbox_of_its_own(monkeypatch, tmp_path_factory):
+    """The default outbox location, private to each test (a backlog never leaks between tests)."""
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

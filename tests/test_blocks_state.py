@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from vision_events_blocks.blocks import throttle
-from vision_events_blocks.delivery.registry import shared_state
+from vision_events_blocks.blocks.state import shared_state
 
 
 def _namespace() -> str:

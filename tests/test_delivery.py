@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from vision_events_blocks.api.models import VisionEvent
-from vision_events_blocks.delivery import ImageAttachment, SenderConfig, api, registry, resolve_block_outbox_dir
+from vision_events_blocks.delivery import ImageAttachment, SenderConfig, api, registry, resolve_outbox_root
+from vision_events_blocks.delivery.outbox import location
+from vision_events_blocks.delivery.stats import log_summary
 
 
 def closed_port_url() -> str:
@@ -36,7 +38,7 @@ def assert_invariant(stats):
 
 
 def test_events_are_batched_on_kept_alive_connections_and_stored_once(local_server, make_sender, use_case_id):
-    sender = make_sender(upload_threads=2)
+    sender = make_sender(max_concurrency=2)
     log_start = len(local_server.request_log())
     ids = [sender.submit(custom(use_case_id, eventData={"value": str(i)})) for i in range(250)]
     assert sender.flush(30, delivered=True)
@@ -159,7 +161,8 @@ def test_buffer_is_bounded_by_bytes_and_every_loss_is_counted(make_sender, use_c
     then drops the event (counted ``block_timeout``)."""
     frame_bytes = 1_000_000
     sender = make_sender(url=closed_port_url(), max_buffer_bytes=3 * frame_bytes + 50_000,
-                         overflow_policy=policy, block_timeout_s=0.05, retry_initial_s=5, retry_max_s=5)
+                         overflow_policy=policy, block_timeout_s=0.05, retry_initial_s=5, retry_max_s=5,
+                         degrade_above=1.0)  # the budget's own policies, without smaller images first
     rng = np.random.default_rng(1)
     ids = [sender.submit(custom(use_case_id), images=ImageAttachment(input=rng.integers(0, 255, frame_bytes, dtype=np.uint8).reshape(1000, 1000)))
            for _ in range(10)]
@@ -207,7 +210,7 @@ def test_stats_label_and_errors_never_show_the_key(local_server, make_sender, us
     assert sender.wait(event_id, 0).status == "dead_lettered"  # 401: a key the server does not know
     stats = sender.stats()
     assert stats["dead_letters"][0]["status"] == 401
-    sender._log_summary(None)
+    log_summary(sender, None)
     for text in (repr(stats), caplog.text, repr(sender.__dict__)):
         assert secret not in text
 
@@ -228,27 +231,24 @@ def test_registry_keeps_one_sender_per_destination(local_server, tmp_path):
     registry.close_all(2.0)
 
 
-def test_shared_state_is_one_dict_per_namespace():
-    state = registry.shared_state("test-throttle")
-    with state:
-        state["camera-1"] = 12.5
-    assert registry.shared_state("test-throttle")["camera-1"] == 12.5
-    assert registry.shared_state("another") is not state
-
-
-def test_resolve_block_outbox_dir_follows_inference_storage_rules(monkeypatch, tmp_path):
+def test_the_outbox_root_is_durable_by_default_and_follows_inference_storage_rules(monkeypatch, tmp_path):
     for name in ("VISION_EVENTS_OUTBOX_DIR", "WORKFLOW_BLOCKS_WRITE_DIRECTORY", "ALLOW_WORKFLOW_BLOCKS_ACCESSING_LOCAL_STORAGE"):
         monkeypatch.delenv(name, raising=False)
-    assert resolve_block_outbox_dir(None) is None
-    assert resolve_block_outbox_dir(str(tmp_path / "x")) == str(tmp_path / "x")
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    assert resolve_outbox_root(None) == str(tmp_path / "cache" / "vision_events_outbox")  # inference's model cache
+    assert resolve_outbox_root(str(tmp_path / "x")) == str(tmp_path / "x")
+    assert resolve_outbox_root("off") is None and resolve_outbox_root("memory") is None  # the opt-out
     monkeypatch.setenv("WORKFLOW_BLOCKS_WRITE_DIRECTORY", str(tmp_path / "wf"))
-    assert resolve_block_outbox_dir("auto") == str(tmp_path / "wf" / "vision_events_outbox")
+    assert resolve_outbox_root("auto") == str(tmp_path / "wf" / "vision_events_outbox")
     monkeypatch.setenv("VISION_EVENTS_OUTBOX_DIR", str(tmp_path / "env"))
-    assert resolve_block_outbox_dir(None) == str(tmp_path / "env")
+    assert resolve_outbox_root(None) == str(tmp_path / "env")
+    monkeypatch.setenv("VISION_EVENTS_OUTBOX_DIR", "off")
+    assert resolve_outbox_root(None) is None
+    monkeypatch.setenv("VISION_EVENTS_OUTBOX_DIR", str(tmp_path / "env"))
     monkeypatch.setenv("ALLOW_WORKFLOW_BLOCKS_ACCESSING_LOCAL_STORAGE", "false")
-    before = registry._durable_refused
-    assert resolve_block_outbox_dir("auto") is None  # refused: memory mode, counted
-    assert registry._durable_refused == before + 1
+    before = location.refused_count()
+    assert resolve_outbox_root("auto") is None  # refused: memory mode, counted
+    assert location.refused_count() == before + 1
 
 
 def test_config_reads_the_environment(monkeypatch):
@@ -301,7 +301,7 @@ def test_all_io_happens_on_the_senders_own_threads(local_server, make_sender, us
     for i in range(20):
         sender.submit(custom(use_case_id), images=ImageAttachment(output=np.full((24, 32, 3), i, np.uint8)) if i % 4 == 0 else None)
     assert sender.flush(20, delivered=True)
-    assert callers and all(name.startswith("vision-events-worker-") for name in callers), set(callers)
+    assert callers and all(name.startswith("vision-events-exporter-") for name in callers), set(callers)
 
 
 def test_one_summary_line_per_interval_not_one_per_event(make_sender, use_case_id, caplog):

@@ -89,7 +89,7 @@ def test_kill_9_in_the_middle_of_sending_loses_nothing(faults, make_sender, use_
     assert all(events[i]["images"] for i in ids[::5]), "images survive the crash too"
     uploads = [r for r in faults.request_log()[log_start:] if r["path"] == "/vision-events/upload" and r["status"] == 201]
     # sourceIds are committed with the row: only uploads cut off by the kill may be repeated
-    assert len(uploads) <= 30 + sender.config.upload_threads
+    assert len(uploads) <= 30 + sender.config.max_concurrency
 
 
 def test_restart_replays_the_backlog(local_server, make_sender, use_case_id, tmp_path):

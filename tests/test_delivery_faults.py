@@ -76,7 +76,7 @@ def test_429_storm_honours_retry_after(faults, make_sender, use_case_id):
     # arrive inside that window (at most one per worker thread).
     for hit in limited:
         window = [r for r in log if hit["time"] + 0.05 < r["time"] < hit["time"] + 0.95]
-        assert len(window) <= sender.config.upload_threads, (hit, window)
+        assert len(window) <= sender.config.max_concurrency, (hit, window)
 
 
 def test_outage_connection_refused_then_recovery(own_server, make_sender):
@@ -128,7 +128,7 @@ def test_outage_window_with_retry_after_pauses_everyone(faults, make_sender, use
     assert sender.flush(60, delivered=True), sender.stats()
     assert_all_delivered_once(faults, use_case_id, ids, sender)
     refused = [r for r in faults.request_log()[log_start:] if r["status"] == 503]
-    assert 1 <= len(refused) <= 3 * sender.config.upload_threads, "a server in an outage is not hammered"
+    assert 1 <= len(refused) <= 3 * sender.config.max_concurrency, "a server in an outage is not hammered"
 
 
 def test_two_seconds_of_latency(faults, make_sender, use_case_id):

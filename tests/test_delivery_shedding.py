@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from vision_events_blocks.delivery import ImageAttachment, api
-from vision_events_blocks.delivery.buffer import SHED_MARK, ByteBudget, Envelope
+from vision_events_blocks.delivery.budget import ByteBudget
+from vision_events_blocks.delivery.envelope import DEGRADED_MARK, SHED_MARK, Envelope, Phase
 
 MB = 1024 * 1024
 FRAME_SHAPE = (1080, 1920, 3)  # 6.2 MB raw
@@ -76,6 +77,7 @@ def test_a_burst_over_the_budget_keeps_every_event_and_sheds_images(own_server, 
     use_case_id = own_server.create_use_case(f"shed-{policy}-{time.time_ns()}")
     cap = 16 * MB
     sender = make_sender(url=own_server.url, key=own_server.api_key, max_buffer_bytes=cap, overflow_policy=policy,
+                         degrade_above=1.0,  # shedding alone (smaller images first is tested below)
                          retry_initial_s=0.2, retry_max_s=1.0)
     n = 20
     ids = []
@@ -147,14 +149,16 @@ def test_the_encoder_never_loses_a_frame_it_is_encoding():
     budget = ByteBudget(cap=40_000, policy="drop_oldest", block_timeout_s=0.0)
     busy = Envelope(event_id="busy", seq=1, body={}, attachments=[ImageAttachment(input=frame)])
     assert budget.admit(busy, 31_000, 1_000)[0]
-    assert budget.claim(busy)  # what the encoder does before reading the frames
+    assert budget.claim(busy, Phase.ENCODING)  # what the encoder does before reading the frames
     newcomer = Envelope(event_id="new", seq=2, body={}, attachments=[ImageAttachment(input=frame)])
     admitted, evicted, _ = budget.admit(newcomer, 31_000, 1_000)
     assert admitted and not evicted
     assert busy.attachments is not None and busy.images_shed == 0  # untouched while claimed
-    assert newcomer.attachments is None and newcomer.body["customMetadata"] == {SHED_MARK: 1}
+    assert newcomer.attachments is None and newcomer.images_shed == 1
+    newcomer.mark_body()  # the encoder writes the mark once it dumps the event
+    assert newcomer.body["customMetadata"] == {SHED_MARK: 1}
     assert budget.used == 32_000 and budget.images_shed == 1
-    budget.unclaim(busy)  # released without encoding (say): now it is fair game
+    budget.unclaim(busy, Phase.QUEUED)  # released without encoding (say): now it is fair game
     third = Envelope(event_id="third", seq=3, body={}, attachments=[ImageAttachment(input=frame)])
     assert budget.admit(third, 31_000, 1_000)[0]
     assert busy.attachments is None and third.attachments is not None

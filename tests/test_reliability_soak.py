@@ -34,7 +34,7 @@ import supervision as sv
 
 from vision_events_blocks.delivery import ImageAttachment
 from vision_events_blocks.delivery.config import MB, SenderConfig
-from vision_events_blocks.delivery.dispatcher import Sender
+from vision_events_blocks.delivery.processor import Sender
 
 FAULT_PHASES = [
     ("healthy", {}),

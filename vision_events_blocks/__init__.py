@@ -23,10 +23,22 @@ _LAZY_ATTRIBUTES = ("KINDS_SERIALIZERS", "KINDS_DESERIALIZERS")
 
 
 def load_blocks() -> List[type]:
-    """The four workflow blocks (imports inference; called by the Execution Engine)."""
-    from .blocks import load_blocks as _load_blocks
+    """The four workflow blocks (imports inference; called by the Execution Engine).
 
+    The host loading the plugin is also the moment to resume delivering what an earlier run
+    left in the durable outbox (in the background), without waiting for a workflow to run.
+    """
+    from .blocks import load_blocks as _load_blocks
+    from .delivery.registry import resume_backlog_in_background
+
+    global _resumed
+    if not _resumed:
+        _resumed = True
+        resume_backlog_in_background()
     return _load_blocks()
+
+
+_resumed = False
 
 
 def load_kinds() -> List[Any]:

@@ -161,6 +161,7 @@ class FrameContext:
     stream_id: Optional[str]
     timestamp: datetime
     clock: float
+    can_wait: bool = True  # only a live stream cannot wait: it degrades rather than stall
 
 
 def frame_context(image: Any, stream_id: Any = None) -> FrameContext:
@@ -179,11 +180,12 @@ def frame_context(image: Any, stream_id: Any = None) -> FrameContext:
         return FrameContext(stream_id=explicit, timestamp=now, clock=now.timestamp())
     stamp = metadata.frame_timestamp.astimezone(timezone.utc)  # naive -> local time -> UTC
     stream = explicit or text(metadata.video_identifier)
-    return FrameContext(stream_id=stream, timestamp=stamp, clock=stamp.timestamp())
+    from_file = bool(getattr(metadata, "comes_from_video_file", False))
+    return FrameContext(stream_id=stream, timestamp=stamp, clock=stamp.timestamp(), can_wait=from_file)
 
 
 def state_key(block_type: str, stream_id: Optional[str], *parts: Any) -> Tuple[Any, ...]:
-    """Key for per-step, per-stream state in the process-wide registry.
+    """Key for per-step, per-stream state in the process-wide block state (:mod:`.state`).
 
     The step's name comes from the Execution Engine's context (set for every step it runs);
     outside the engine the block type stands in.

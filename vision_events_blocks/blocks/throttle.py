@@ -1,7 +1,7 @@
 """Process-wide block state: the sink's cooldown, per-stream memories and counters.
 
 The inference HTTP server builds new block instances for every request, so everything that
-must outlive one frame lives in the delivery registry's :func:`shared_state`, never in the
+must outlive one frame lives in :func:`.state.shared_state`, never in the
 block instance. Every map is bounded: old entries are pruned so a long-running server with
 many streams or tracks never grows without limit.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, Hashable
 
-from ..delivery.registry import shared_state
+from .state import shared_state
 
 MAX_KEYS = 10_000  # entries kept per map before pruning
 

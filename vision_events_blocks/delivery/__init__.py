@@ -1,21 +1,25 @@
-"""The sender: bounded, batched, retried, optionally durable delivery of events.
+"""The sender: bounded, batched, retried, durable-by-default delivery of events.
 
     from vision_events_blocks.delivery import get_sender, ImageAttachment
 
-    sender = get_sender(api_url="http://127.0.0.1:8787", api_key="...")   # process-wide, shared
+    sender = get_sender(api_url="http://127.0.0.1:8787", api_key="...")   # process-wide, durable
     event_id = sender.submit(
         VisionEvent(...) or dict,            # eventId/timestamp filled in here when missing
         images=[ImageAttachment(input=frame_bgr, output=visualisation_bgr, label="line-3")],
         predictions=sv_detections_or_classification_dict_or_None,   # mapped onto images[0].input
+        can_wait=True,                       # a file/request/script: back-pressure, never shed images
     )                                        # returns at once: no encoding, no I/O
     sender.wait(event_id, timeout=2.0)       # DeliveryResult(status="sent" | "persisted" | ...)
     sender.flush(timeout=5.0) -> bool        # True when everything submitted is delivered/persisted
     sender.stats() -> dict                   # counters and gauges: see Sender.stats
     sender.close(timeout=5.0)
 
-Modules: ``dispatcher`` (the Sender and its threads), ``buffer`` (envelopes, byte budget),
-``retry`` (backoff, error verdicts), ``outbox`` (SQLite + files), ``registry`` (one sender
-per destination, exit/SIGTERM/fork hooks, shared state), ``config`` (settings + env vars).
+Modules: ``processor`` (the Sender: state, lifecycle), ``outcomes`` (export outcomes -> next
+step), ``exporter`` (HTTP: one upload, one batch -> typed outcome), ``retry`` (pure decisions),
+``batching`` (pure batch policy), ``limits`` (adaptive concurrency), ``encoder`` (JPEG +
+annotations on cores), ``envelope`` / ``budget`` / ``ledger`` / ``scheduler`` (in-memory
+state), ``replay`` + ``outbox/`` (durable slots, adoption), ``registry`` + ``hooks`` (one
+sender per destination; exit, SIGTERM, fork), ``config`` (settings + env vars).
 """
 
 from .api import (
@@ -25,9 +29,9 @@ from .api import (
     OverflowPolicy,
 )
 from .config import ENVIRONMENT_VARIABLES, SenderConfig
-from .dispatcher import Sender
-from .outbox import outbox_status, purge_outbox, resolve_block_outbox_dir
-from .registry import close_all, flush_all, get_sender, shared_state, stats_all
+from .outbox import configured_root, outbox_status, purge_outbox, resolve_outbox_root
+from .processor import Sender
+from .registry import close_all, flush_all, get_sender, resume_backlog, stats_all
 
 __all__ = [
     "DeliveryResult",
@@ -38,11 +42,12 @@ __all__ = [
     "Sender",
     "SenderConfig",
     "close_all",
+    "configured_root",
     "flush_all",
     "get_sender",
     "outbox_status",
     "purge_outbox",
-    "resolve_block_outbox_dir",
-    "shared_state",
+    "resolve_outbox_root",
+    "resume_backlog",
     "stats_all",
 ]

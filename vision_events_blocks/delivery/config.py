@@ -11,6 +11,7 @@ import os
 from typing import Any, Optional
 
 from .api import OverflowPolicy
+from .outbox.location import OUTBOX_DIR_VARIABLE
 
 MB = 1024 * 1024
 _POLICIES = ("drop_oldest", "drop_newest", "block")
@@ -32,9 +33,14 @@ class SenderConfig:
     jpeg_quality: int = 80
     jpeg_optimize: bool = False  # optimised Huffman tables: ~13 % smaller, ~2x encode time
     max_image_side: Optional[int] = 1920
-    encode_threads: int = 1
-    # sending
-    upload_threads: int = 3
+    encode_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)  # cv2 releases the GIL
+    # a live stream whose events fill more than this share of the budget gets smaller images
+    degrade_above: float = 0.5
+    # a source that can wait (file, request, script) waits this long for room before shedding
+    backpressure_timeout_s: float = 30.0
+    # sending: requests in flight adapt (AIMD) between 1 and max_concurrency, from initial_concurrency
+    max_concurrency: int = 16
+    initial_concurrency: int = 4
     batch_max_events: int = 100
     batch_linger_s: float = 0.5
     batch_max_bytes: int = 4 * MB
@@ -44,13 +50,14 @@ class SenderConfig:
     retry_max_s: float = 60.0
     # memory mode gives up after this age (retry_expired); None retries while memory allows
     max_retry_age_s: Optional[float] = 24 * 3600.0
-    # durable outbox
+    # durable outbox: the root directory (each sender process owns a slot in it); None = memory
     outbox_dir: Optional[str] = None
     outbox_max_bytes: int = 2048 * MB
     outbox_sync: str = "FULL"  # SQLite synchronous= FULL (power-loss safe) or NORMAL (crash safe)
     outbox_commit_interval_s: float = 0.1
     outbox_commit_rows: int = 200
     replay_chunk: int = 50
+    adopt_interval_s: float = 15.0  # how often a live sender looks for dead processes' slots
     # shutdown and observability
     shutdown_timeout_s: float = 5.0
     stats_log_interval_s: float = 60.0
@@ -65,7 +72,10 @@ class SenderConfig:
             raise ValueError("batch_max_events must be between 1 and 100 (the API's batch limit)")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError("jpeg_quality must be between 1 and 100")
-        for name in ("max_buffer_bytes", "encode_threads", "upload_threads", "batch_max_bytes", "outbox_max_bytes"):
+        if not 0.0 < self.degrade_above <= 1.0:
+            raise ValueError("degrade_above must be in (0, 1]")
+        for name in ("max_buffer_bytes", "encode_threads", "max_concurrency", "initial_concurrency",
+                     "batch_max_bytes", "outbox_max_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
         if not 0 < self.retry_initial_s <= self.retry_max_s:
@@ -89,6 +99,16 @@ class SenderConfig:
         return cls(**values)
 
 
+def _flag(raw: str) -> bool:
+    """on/off words; anything else is an error (never silently off)."""
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 def _mb(raw: str) -> int:
     return int(float(raw) * MB)
 
@@ -105,17 +125,18 @@ _ENV = (
     ("VISION_EVENTS_OVERFLOW_POLICY", "overflow_policy", str),
     ("VISION_EVENTS_BLOCK_TIMEOUT_S", "block_timeout_s", float),
     ("VISION_EVENTS_JPEG_QUALITY", "jpeg_quality", int),
-    ("VISION_EVENTS_JPEG_OPTIMIZE", "jpeg_optimize", lambda raw: raw.strip().lower() in ("1", "true", "yes")),
+    ("VISION_EVENTS_JPEG_OPTIMIZE", "jpeg_optimize", _flag),
     ("VISION_EVENTS_MAX_IMAGE_SIDE", "max_image_side", lambda raw: int(raw) or None),
     ("VISION_EVENTS_ENCODE_THREADS", "encode_threads", int),
-    ("VISION_EVENTS_UPLOAD_THREADS", "upload_threads", int),
+    ("VISION_EVENTS_MAX_CONCURRENCY", "max_concurrency", int),
+    ("VISION_EVENTS_BACKPRESSURE_TIMEOUT_S", "backpressure_timeout_s", float),
     ("VISION_EVENTS_BATCH_LINGER_S", "batch_linger_s", float),
     ("VISION_EVENTS_RETRY_MAX_S", "retry_max_s", float),
     ("VISION_EVENTS_MAX_RETRY_AGE_S", "max_retry_age_s", _optional_seconds),
-    ("VISION_EVENTS_OUTBOX_DIR", "outbox_dir", str),
     ("VISION_EVENTS_OUTBOX_MAX_MB", "outbox_max_bytes", _mb),
     ("VISION_EVENTS_OUTBOX_SYNC", "outbox_sync", str.upper),
     ("VISION_EVENTS_SHUTDOWN_TIMEOUT_S", "shutdown_timeout_s", float),
     ("VISION_EVENTS_STATS_LOG_INTERVAL_S", "stats_log_interval_s", float),
 )
-ENVIRONMENT_VARIABLES = tuple(env for env, _, _ in _ENV)
+# The outbox root is read where it is resolved (outbox/location.py), once.
+ENVIRONMENT_VARIABLES = tuple(env for env, _, _ in _ENV) + (OUTBOX_DIR_VARIABLE,)

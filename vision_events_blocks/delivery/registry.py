@@ -1,35 +1,31 @@
-"""One sender per destination per process, plus the process-wide hooks around it.
+"""One sender per destination per process, durable by default, with the process hooks.
 
-The inference HTTP server builds new block instances for every request, so anything that
-must outlive a request (the sender, its buffer, throttling state) lives here, keyed by
-destination: (API URL, key fingerprint, outbox directory). The registry also
-
-* flushes every sender at interpreter exit (``atexit``) and on SIGTERM, within one shared
-  deadline (``VISION_EVENTS_SHUTDOWN_TIMEOUT_S``, default 5 s);
-* forgets the parent's senders in a forked child (their threads do not exist there);
-* keeps small named dicts of shared state (:func:`shared_state`) for block throttling.
+The inference HTTP server builds new block instances for every request, so the sender (and
+its buffer and outbox slot) lives here, keyed by destination: (API URL, key fingerprint,
+outbox root). ``get_sender`` makes senders durable by default (:mod:`.outbox.location`);
+``resume_backlog`` starts delivering what a previous run left on disk as soon as the plugin
+is loaded, without waiting for a workflow to run. The blocks' own state lives in ``blocks/``.
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import signal
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..api.client import resolve_api_key, resolve_api_url
+from . import hooks
 from .config import SenderConfig
-from .dispatcher import Sender
+from .outbox.location import configured_root, resolve_outbox_root, storage_allowed
+from .outbox.tools import outbox_status
+from .processor import Sender
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
 _lock = threading.Lock()
 _senders: Dict[Tuple[str, str, Optional[str]], Sender] = {}
-_states: Dict[str, "SharedState"] = {}
-_hooks_installed = False
-_durable_refused = 0
 
 
 def get_sender(
@@ -40,28 +36,27 @@ def get_sender(
 ) -> Sender:
     """The process's sender for this destination, created on first use.
 
-    ``api_url``/``api_key`` fall back to the usual environment variables; ``outbox_dir``
-    (else ``VISION_EVENTS_OUTBOX_DIR``) turns on the durable outbox. ``config`` are
+    ``api_url``/``api_key`` fall back to the usual environment variables. The sender is
+    durable by default: ``outbox_dir`` (a path, ``"auto"``, or ``"off"`` for memory only),
+    else ``VISION_EVENTS_OUTBOX_DIR``, else inference's model cache directory (see
+    :mod:`vision_events_blocks.delivery.outbox.location`). ``config`` are
     :class:`SenderConfig` fields; they only apply when the sender is created.
     """
     url = resolve_api_url(api_url).rstrip("/")
     key = resolve_api_key(api_key)
     if key is None:
         raise ValueError("no API key: pass api_key= or set ROBOFLOW_API_KEY")
-    directory = outbox_dir or os.environ.get("VISION_EVENTS_OUTBOX_DIR") or None
-    if directory:
-        directory = os.path.abspath(os.path.expanduser(directory))
-    destination = (url, key.fingerprint, directory)
+    root = resolve_outbox_root(outbox_dir)
+    destination = (url, key.fingerprint, root)
     with _lock:
         sender = _senders.get(destination)
         if sender is not None and not sender.closed:
             sender.reinit_if_forked()
             return sender
-        sender = Sender(url, key, SenderConfig.from_env(outbox_dir=directory, **config))
-        sender.durable_refused += _durable_refused
+        sender = Sender(url, key, SenderConfig.from_env(outbox_dir=root, **config))
         _senders[destination] = sender
-        _install_hooks()
-        return sender
+    hooks.install(close_all, _drain_timeout)
+    return sender
 
 
 def senders() -> Dict[str, Sender]:
@@ -98,8 +93,6 @@ def close_all(timeout: Optional[float] = None) -> bool:
     deadline = time.monotonic() + timeout
     ok = True
     for sender in todo:
-        if sender._pid != os.getpid():
-            continue
         try:
             ok = sender.close(max(0.0, deadline - time.monotonic())) and ok
         except Exception:  # one broken sender must not keep the others from flushing
@@ -108,96 +101,59 @@ def close_all(timeout: Optional[float] = None) -> bool:
     return ok
 
 
-def note_durable_refused(message: str) -> None:
-    """A block asked for the outbox but inference forbids local storage: warn once, count always."""
-    global _durable_refused
+def _drain_timeout() -> float:
     with _lock:
-        _durable_refused += 1
-        first = _durable_refused == 1
-        for sender in _senders.values():
-            sender.durable_refused += 1
-    if first:
-        logger.warning("vision-events: %s", message)
+        return max((s.config.shutdown_timeout_s for s in _senders.values()), default=0.0)
 
 
-class SharedState(dict):
-    """A dict shared by every block instance in the process, with its own lock.
-
-    >>> state = shared_state("sink-cooldown")        # doctest: +SKIP
-    >>> with state.lock:                              # doctest: +SKIP
-    ...     last = state.get("camera-1", 0.0)
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.RLock()
-
-    def __enter__(self) -> "SharedState":
-        self.lock.acquire()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.lock.release()
-
-
-def shared_state(namespace: str) -> SharedState:
-    """The process-wide :class:`SharedState` named ``namespace`` (created on first use)."""
-    with _lock:
-        state = _states.get(namespace)
-        if state is None:
-            state = _states[namespace] = SharedState()
-        return state
-
-
-# ------------------------------------------------------------------------ process hooks
 def _label(sender: Sender) -> str:
     return sender.label + (f" outbox:{sender.config.outbox_dir}" if sender.config.outbox_dir else "")
 
 
-def _install_hooks() -> None:
-    """atexit always; SIGTERM only from the main thread and only over the default handler."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_at_exit)
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):  # not supported here (embedded interpreter): atexit still runs
-            pass
+# ------------------------------------------------------------------------ backlog at load time
+def resume_backlog() -> List[Sender]:
+    """Start delivering what earlier processes left in the outbox, now.
 
-
-def _at_exit() -> None:
-    close_all()
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Flush within the deadline, then terminate the way the default handler would.
-
-    The flush runs on its own thread and is joined with a deadline: the handler interrupts
-    the main thread anywhere, possibly while it holds a sender lock, and must never hang.
+    For every slot under the outbox root that no live process holds and that has events, a
+    sender for its destination is started when the key is known here (``ROBOFLOW_API_KEY``
+    / ``API_KEY`` with the slot's key fingerprint); it adopts the slot and delivers its
+    backlog. A slot of a key this process does not know waits for a sender with that key
+    (the first request that carries it, on the HTTP server) or for ``vision-events outbox flush``.
     """
+    root, _ = configured_root(None)
+    key = resolve_api_key(None)
+    if root is None or key is None or not storage_allowed() or not Path(root).is_dir():
+        return []
+    started: List[Sender] = []
     try:
-        timeout = max((s.config.shutdown_timeout_s for s in list(_senders.values())), default=0.0)
-        closer = threading.Thread(target=close_all, name="vision-events-sigterm", daemon=True)
-        closer.start()
-        closer.join(timeout + 1.0)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        entries = outbox_status(root)["slots"]
+    except (FileNotFoundError, OSError):
+        return []
+    urls = {entry.get("apiUrl") or resolve_api_url(None).rstrip("/") for entry in entries
+            if entry.get("events") and not entry.get("held")
+            and entry.get("keyFingerprint") in (None, key.fingerprint)}
+    for url in sorted(urls):
+        try:
+            started.append(get_sender(api_url=url))  # the key from the environment, as above
+        except Exception:  # noqa: BLE001 - resuming must never break loading the plugin
+            logger.exception("vision-events: resuming the outbox backlog for %s failed", url)
+    return started
+
+
+def resume_backlog_in_background() -> None:
+    """``resume_backlog`` on a daemon thread, so loading the plugin stays fast."""
+    threading.Thread(target=resume_backlog, name="vision-events-resume", daemon=True).start()
 
 
 def _after_fork_in_child() -> None:
-    """Fresh locks for the child (a parent thread may have held one at fork time). The
-    senders stay registered: each restarts its threads, empty, on first use in the child
-    (its pid check), so a block holding one and the registry still share it."""
+    """Fresh lock for the child (a parent thread may have held one at fork time); each sender
+    lets go of the parent's outbox lock now and restarts, empty, on first use in the child."""
     global _lock
     _lock = threading.Lock()
-    for state in _states.values():
-        state.lock = threading.RLock()
+    hooks.after_fork_in_child(list(_senders.values()))
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = ["close_all", "flush_all", "get_sender", "resume_backlog", "senders", "stats_all"]

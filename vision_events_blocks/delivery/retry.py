@@ -67,3 +67,45 @@ def rate_limit_wait(verdict: Verdict) -> Optional[float]:
     if verdict.status_code == 429:
         return DEFAULT_RATE_LIMIT_WAIT_S
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What to do with events whose request failed.
+
+    ``action`` is ``retry`` (each event on its own timer, ``delay_s`` from now), ``bisect``
+    (a batch refused as a whole: split it until the bad event stands alone) or
+    ``dead_letter`` (permanent). ``pause_s`` > 0 pauses every send (the server as a whole is
+    unwell, rate-limits, or refuses the key).
+    """
+
+    action: str
+    delay_s: float = 0.0
+    pause_s: float = 0.0
+
+
+REFUSED_KEY = (401, 403)
+
+
+def decide(verdict: Verdict, *, batch_size: int, attempts: int, consecutive_failures: int,
+           durable: bool, backoff: Backoff, rng: random.Random = random) -> Decision:
+    """The retry policy as one pure function (no threads, no clock).
+
+    * a permanent refusal of a batch of several events: ``bisect`` (one bad event must not
+      take the others down), except 401/403, which are about the key, not the events;
+    * 401/403 with a durable outbox: keep the events on disk and pause (a restart with the
+      right key delivers them); without one they are dead letters (memory cannot wait forever);
+    * other permanent errors: ``dead_letter``;
+    * retryable: ``retry`` after full-jitter backoff, never sooner than ``Retry-After``; 429,
+      network errors and an outage window also pause everyone.
+    """
+    refused_key = verdict.status_code in REFUSED_KEY
+    if not verdict.retryable and not (refused_key and durable):
+        if batch_size > 1 and not refused_key:
+            return Decision("bisect")
+        return Decision("dead_letter")
+    pause = 0.0
+    if verdict.global_pause or refused_key:
+        wait = rate_limit_wait(verdict)
+        pause = wait if wait is not None else backoff.delay(max(consecutive_failures - 1, 0), rng=rng)
+    return Decision("retry", delay_s=backoff.delay(attempts, verdict.retry_after, rng=rng), pause_s=pause)

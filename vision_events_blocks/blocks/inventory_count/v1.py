@@ -122,7 +122,7 @@ class InventoryCountManifest(common.VisionEventsManifest):
 
 
 class InventoryCountEventBlockV1(WorkflowBlock):
-    """Counts per frame; the last emitted count per stream lives in the process-wide registry."""
+    """Counts per frame; the last emitted count per stream lives in the process-wide block state (:mod:`..state`)."""
 
     @classmethod
     def get_manifest(cls) -> Type[WorkflowBlockManifest]:

@@ -163,7 +163,7 @@ class SafetyAlertManifest(common.VisionEventsManifest):
 
 
 class SafetyAlertEventBlockV1(WorkflowBlock):
-    """Decides per frame; the per-violator memory lives in the process-wide registry."""
+    """Decides per frame; the per-violator memory lives in the process-wide block state (:mod:`..state`)."""
 
     @classmethod
     def get_manifest(cls) -> Type[WorkflowBlockManifest]:

@@ -22,7 +22,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
 from ...api.models import EVENT_TYPES, VisionEvent, validate_custom_metadata
-from ...delivery import ImageAttachment, get_sender, resolve_block_outbox_dir
+from ...delivery import ImageAttachment, get_sender
 from .. import common, throttle
 from ..common import ImageSelector, PredictionsSelector, TextInput
 from ..kinds import BuiltEvent, vision_event_kind
@@ -57,8 +57,12 @@ carry its own (builders attach the detections they are about).
 fire-and-forget mode. A process-wide sender (one per API URL and key, shared by every sink
 and every HTTP request) encodes images on its own threads, uploads each image once, batches
 up to 100 events per request, retries network errors, 429 and 5xx with backoff honouring
-`Retry-After`, and keeps memory bounded. With `outbox_dir` (or `"auto"`) events are also
-written to a local SQLite outbox first, so they survive a crash, a restart or a day offline.
+`Retry-After`, and keeps memory bounded. Events are also written to a local SQLite outbox
+(durable by default: `VISION_EVENTS_OUTBOX_DIR`, else inference's model cache directory;
+`outbox_dir: "off"` keeps them in memory only), so they survive SIGTERM, a crash, a power cut
+or a day offline; several workers share the directory, each in a slot of its own. A video
+file, an HTTP request or a script waits for the sender when memory is full instead of losing
+images; only a live stream that outruns the machine gets smaller images, then none.
 Remaining events are flushed when the pipeline ends or the process exits.
 
 Set `fire_and_forget: false` to wait (at most `wait_timeout_seconds`) for the server's
@@ -232,9 +236,9 @@ class SinkManifest(common.VisionEventsManifest):
     outbox_dir: TextInput = Field(
         default=None,
         title="Durable Outbox",
-        description="Keep undelivered events on disk: a directory, or 'auto' for the default location. "
-        "Default: VISION_EVENTS_OUTBOX_DIR if set, else memory only.",
-        examples=["auto", "/var/lib/vision-events/outbox"],
+        description="Where undelivered events wait on disk (durable by default): a directory, 'auto' "
+        "(VISION_EVENTS_OUTBOX_DIR, else inference's model cache directory), or 'off' for memory only.",
+        examples=["auto", "/var/lib/vision-events/outbox", "off"],
     )
 
     @classmethod
@@ -321,7 +325,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             return _result(throttling=True, message=f"throttled: the same {built.event_type} event was sent "
                            f"less than {cooldown_seconds}s ago for this stream")
         result = self._submit(wire_event, built, image, output_image, predictions, image_label,
-                              api_url, outbox_dir, fire_and_forget, wait_timeout_seconds)
+                              api_url, outbox_dir, fire_and_forget, wait_timeout_seconds, frame.can_wait)
         if not result["event_id"]:
             cooldown.forget(key)  # nothing was queued: the next attempt must not be throttled
         return result
@@ -329,7 +333,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
     def _submit(
         self, wire_event: VisionEvent, built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
         image_label: Optional[str], api_url: Optional[str], outbox_dir: Optional[str],
-        fire_and_forget: bool, wait_timeout_seconds: float,
+        fire_and_forget: bool, wait_timeout_seconds: float, can_wait: bool,
     ) -> BlockResult:
         notes: List[str] = []
         annotations = built.predictions if built.predictions is not None else predictions
@@ -349,7 +353,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=label))
         try:
             sender = self._sender(common.text(api_url), common.text(outbox_dir))
-            event_id = sender.submit(wire_event, images=images, predictions=annotations)
+            event_id = sender.submit(wire_event, images=images, predictions=annotations, can_wait=can_wait)
         except (ValueError, TypeError) as error:
             reason = "no_api_key" if "API key" in str(error) else "invalid_event"
             return _error(reason, f"not sent: {_one_line(error)}")
@@ -371,10 +375,10 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
 
     def _sender(self, api_url: Optional[str], outbox_dir: Optional[str]) -> Any:
         """The process-wide sender for this destination, remembered by this instance (a
-        registry look-up parses the URL and hashes the key: not on every frame)."""
+        registry look-up parses the URL, hashes the key and resolves the outbox: not on every frame)."""
         sender = self._senders.get((api_url, outbox_dir))
         if sender is None or sender.closed:
-            sender = get_sender(api_url=api_url, api_key=self._api_key, outbox_dir=resolve_block_outbox_dir(outbox_dir))
+            sender = get_sender(api_url=api_url, api_key=self._api_key, outbox_dir=outbox_dir)
             self._senders[(api_url, outbox_dir)] = sender
         return sender
 

@@ -1,22 +1,20 @@
-"""The durable outbox: events in SQLite (WAL), their images as files, until the server said 2xx.
-
-Layout of an outbox directory (0700; every file 0600)::
-
-    DIR/lock              fcntl lock: one process owns the outbox
-    DIR/outbox.sqlite3    events (body, image slots with their sourceIds) and dead letters
-    DIR/images/<hex>.jpg  encoded images, written atomically (tmp, fsync, rename)
+"""One outbox slot: events in SQLite (WAL), their images as files, until the server said 2xx.
 
 One writer thread owns the database connection and **group-commits**: it gathers inserts,
 sourceId updates and deletes for up to ``commit_interval_s`` (or ``commit_rows`` operations)
 and commits them in one transaction, instead of one fsync per event. A row is deleted only
 after the server acknowledged the event. When the outbox grows past its byte cap, the oldest
-rows go first (counted ``outbox_full``). The same thread calls ``on_idle`` when nothing is
-queued, which the sender uses to replay the backlog a chunk at a time.
+rows go first (counted ``outbox_full``). When nothing is queued the same thread calls
+``on_idle`` (the sender replays its backlog a chunk at a time) and, every
+``adopt_interval_s``, adopts the slots of dead processes (:mod:`.slots`).
+
+Disk writes per event: its image files (write, fsync, rename: one per image), one row
+inserted and later deleted in group commits (one WAL fsync per commit, not per event), and
+one directory fsync per commit that wrote files. ``sync="NORMAL"`` skips the fsyncs
+(survives a crash of the process, not a power cut).
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -28,129 +26,74 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-from .api import OutboxLockedError
-from .buffer import ACTIVE, Envelope
+from ..envelope import Envelope
+from . import slots
+from .adoption import migrate
+from .storage import connect, fsync_dir, touch_private, write_file_atomically
+from .slots import DB_NAME, IMAGES_DIR
 
-logger = logging.getLogger(__name__)
-
-DB_NAME = "outbox.sqlite3"
-LOCK_NAME = "lock"
-IMAGES_DIR = "images"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    specs TEXT NOT NULL,
-    slots TEXT NOT NULL,
-    nbytes INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    event_id TEXT PRIMARY KEY,
-    body TEXT NOT NULL,
-    status INTEGER,
-    message TEXT NOT NULL,
-    dead_at REAL NOT NULL
-);
-"""
-
-
-def _make_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-
-
-def _touch_private(path: Path) -> None:
-    """Create the file 0600 before SQLite does, so its -wal/-shm files inherit 0600 too."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
-def write_file_atomically(path: Path, data: bytes, fsync: bool = True) -> None:
-    """tmp file (0600) -> fsync -> rename: a reader never sees half an image."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def lock_directory(directory: Path) -> int:
-    """Take the outbox's exclusive lock or raise :class:`OutboxLockedError`; returns the fd."""
-    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            raise OutboxLockedError(
-                f"the outbox {directory} is in use by another sender (another process, or another "
-                f"destination in this one); give each sender its own outbox directory"
-            ) from None
-        raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def _connect(path: Path, sync: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={sync}")
-    conn.executescript(_SCHEMA)
-    return conn
-
+logger = logging.getLogger("vision_events_blocks.delivery")
 
 class Outbox:
     """One locked outbox directory with its writer thread (see the module docstring)."""
 
     def __init__(
         self,
-        directory: str,
+        root: str,
+        destination: Dict[str, str],
         *,
         max_bytes: int,
         sync: str = "FULL",
         commit_interval_s: float = 0.1,
         commit_rows: int = 200,
+        adopt_interval_s: float = 15.0,
         on_persisted: Callable[[List[Envelope]], None] = lambda envs: None,
         on_evicted: Callable[[List[str]], None] = lambda ids: None,
         on_write_failed: Callable[[Envelope, BaseException], None] = lambda env, exc: None,
+        on_adopted: Callable[[List[tuple]], None] = lambda rows: None,
         on_idle: Callable[[], None] = lambda: None,
     ) -> None:
-        self.directory = Path(directory).expanduser().resolve()
+        self.root = Path(root).expanduser().resolve()
+        self.destination = destination
         self.max_bytes = max_bytes
         self.sync = sync.upper()
         self.commit_interval_s = commit_interval_s
         self.commit_rows = commit_rows
+        self.adopt_interval_s = adopt_interval_s
         self._on_persisted, self._on_evicted = on_persisted, on_evicted
-        self._on_write_failed, self._on_idle = on_write_failed, on_idle
-        _make_private_dir(self.directory)
-        self.images_dir = self.directory / IMAGES_DIR
-        _make_private_dir(self.images_dir)
-        self._lock_fd: Optional[int] = lock_directory(self.directory)
-        try:
-            _touch_private(self.directory / DB_NAME)
-            self._conn = _connect(self.directory / DB_NAME, self.sync)
-            self.rows, self.bytes = self._conn.execute(
-                "SELECT count(*), coalesce(sum(nbytes), 0) FROM events").fetchone()
-            self._remove_orphan_files()
-        except BaseException:
-            self._release_lock()
-            raise
+        self._on_write_failed, self._on_idle, self._on_adopted = on_write_failed, on_idle, on_adopted
         self.write_errors = 0
+        self.adopted_slots = 0
+        self.adopted_events = 0
+        self.set_aside = 0  # unusable slots moved out of the way (corrupt database, bad meta)
+        self._open_own_slot()
+        self._next_adoption = 0.0
         self._queue: "queue.Queue[tuple]" = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="vision-events-outbox", daemon=True)
         self._thread.start()
+
+    def _open_own_slot(self) -> None:
+        """Claim a slot; a reused one with a corrupt database is set aside and another taken."""
+        for _ in range(3):
+            self.directory, self._lock_fd = slots.claim_slot(self.root, self.destination)
+            self.images_dir = self.directory / IMAGES_DIR
+            try:
+                slots.make_private_dir(self.images_dir)
+                touch_private(self.directory / DB_NAME)
+                self._conn = connect(self.directory / DB_NAME, self.sync)
+                self.rows, self.bytes = self._conn.execute(
+                    "SELECT count(*), coalesce(sum(nbytes), 0) FROM events").fetchone()
+                self._remove_orphan_files()
+                return
+            except sqlite3.DatabaseError as exc:
+                self._release_lock()
+                if slots.set_aside(self.directory, f"database: {exc}") is None:
+                    raise
+                self.set_aside += 1
+            except BaseException:
+                self._release_lock()
+                raise
+        raise sqlite3.DatabaseError(f"no usable outbox slot under {self.root}")
 
     # ---------------------------------------------------------------- called by the sender
     def index(self) -> List[tuple]:
@@ -187,12 +130,21 @@ class Outbox:
         return (self.images_dir / file).read_bytes()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Commit what is queued, stop the writer, release the lock."""
+        """Commit what is queued, stop the writer, release the lock; an empty slot is removed
+        (so directories do not pile up as workers come and go)."""
         if self._thread.is_alive():
             self._queue.put(("stop",))
             self._thread.join(timeout)
+        empty = False
         if not self._thread.is_alive():
+            try:
+                empty = self.rows == 0 and not self._conn.execute("SELECT 1 FROM dead_letters LIMIT 1").fetchone()
+            except sqlite3.Error:
+                empty = False
             self._conn.close()
+        if empty and self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            slots.remove_slot(self.directory, fd)
         self._release_lock()
 
     # ---------------------------------------------------------------- the writer thread
@@ -221,7 +173,7 @@ class Outbox:
                 self.write_errors += 1
                 stop = any(o[0] == "stop" for o in ops)
                 for o in ops:
-                    if o[0] == "insert" and o[1].state == ACTIVE:
+                    if o[0] == "insert" and o[1].phase.live:
                         self._on_write_failed(o[1], exc)  # not on disk: delivered from memory instead
                     elif o[0] == "barrier":
                         o[1].set()
@@ -232,9 +184,39 @@ class Outbox:
 
     def _safe_idle(self) -> None:
         try:
+            if time.monotonic() >= self._next_adoption:
+                self._next_adoption = time.monotonic() + self.adopt_interval_s
+                self.adopt_orphans()
             self._on_idle()
         except Exception:
-            logger.exception("vision-events outbox: replay step failed")
+            logger.exception("vision-events outbox: replay or adoption step failed")
+
+    # ---------------------------------------------------------------- adopting dead slots
+    def adopt_orphans(self) -> int:
+        """Move the backlog of every orphan slot of this destination into this one (writer
+        thread). Returns how many events were adopted."""
+        adopted = 0
+        for path, fd in slots.orphans(self.root, self.directory, self.destination):
+            try:
+                rows, nbytes = migrate(self._conn, path, self.images_dir)
+            except sqlite3.DatabaseError as exc:
+                os.close(fd)
+                if slots.set_aside(path, f"database: {exc}") is not None:
+                    self.set_aside += 1
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            slots.remove_slot(path, fd)
+            self.rows += len(rows)
+            self.bytes += nbytes
+            if rows:
+                self.adopted_slots += 1
+                self.adopted_events += len(rows)
+                adopted += len(rows)
+                logger.info("vision-events: adopted %d event(s) from %s", len(rows), path)
+                self._on_adopted(rows)
+        return adopted
 
     def _apply(self, ops: List[tuple]) -> bool:
         inserted: List[Envelope] = []
@@ -250,7 +232,7 @@ class Outbox:
                 kind = op[0]
                 if kind == "insert":
                     env = op[1]
-                    if env.state != ACTIVE:
+                    if not env.phase.live:
                         continue
                     try:
                         nbytes = self._write_images(env)
@@ -293,11 +275,7 @@ class Outbox:
                 conn.execute("ROLLBACK")
             raise
         if wrote_files and self.sync == "FULL":
-            dir_fd = os.open(self.images_dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)  # the renames themselves are durable
-            finally:
-                os.close(dir_fd)
+            fsync_dir(self.images_dir)  # the renames themselves are durable
         for name in unlink:
             try:
                 os.unlink(self.images_dir / name)
@@ -349,8 +327,8 @@ class Outbox:
     def _remove_orphan_files(self) -> None:
         """Files from a crash between writing an image and committing its row."""
         referenced = set()
-        for (slots,) in self._conn.execute("SELECT slots FROM events"):
-            referenced.update(s["file"] for s in json.loads(slots) if s.get("file"))
+        for (slot_rows,) in self._conn.execute("SELECT slots FROM events"):
+            referenced.update(s["file"] for s in json.loads(slot_rows) if s.get("file"))
         for path in self.images_dir.iterdir():
             if path.name not in referenced:
                 path.unlink(missing_ok=True)
@@ -365,95 +343,3 @@ class Outbox:
             self._lock_fd = None
 
 
-# -------------------------------------------------------------------- tools (CLI, blocks)
-def outbox_status(directory: str) -> Dict[str, Any]:
-    """Counts, bytes and oldest age of an outbox, read-only (works while a sender owns it)."""
-    path = Path(directory).expanduser().resolve()
-    db = path / DB_NAME
-    if not db.exists():
-        raise FileNotFoundError(f"no outbox at {path} (missing {DB_NAME})")
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        events, nbytes, oldest = conn.execute(
-            "SELECT count(*), coalesce(sum(nbytes), 0), min(created_at) FROM events").fetchone()
-        dead, = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
-        last_dead = conn.execute(
-            "SELECT event_id, status, message FROM dead_letters ORDER BY dead_at DESC LIMIT 5").fetchall()
-    finally:
-        conn.close()
-    return {
-        "directory": str(path),
-        "events": events,
-        "bytes": nbytes,
-        "oldest_age_s": round(time.time() - oldest, 1) if oldest else None,
-        "dead_letters": dead,
-        "recent_dead_letters": [{"eventId": e, "status": s, "message": m} for e, s, m in last_dead],
-    }
-
-
-def purge_outbox(directory: str) -> int:
-    """Delete every stored event, dead letter and image; returns how many events were removed."""
-    path = Path(directory).expanduser().resolve()
-    if not (path / DB_NAME).exists():
-        raise FileNotFoundError(f"no outbox at {path} (missing {DB_NAME})")
-    fd = lock_directory(path)
-    try:
-        conn = _connect(path / DB_NAME, "FULL")
-        try:
-            removed, = conn.execute("SELECT count(*) FROM events").fetchone()
-            conn.execute("DELETE FROM events")
-            conn.execute("DELETE FROM dead_letters")
-        finally:
-            conn.close()
-        for image in (path / IMAGES_DIR).iterdir():
-            image.unlink(missing_ok=True)
-        return removed
-    finally:
-        os.close(fd)
-
-
-def _env_flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
-
-
-DURABLE_DEFAULT = "auto"  # what a block passes to ask for durable mode without naming a path
-
-
-def resolve_block_outbox_dir(requested: Optional[str]) -> Optional[str]:
-    """Where a workflow block's outbox goes, following inference's storage rules.
-
-    * ``None`` - the block did not ask for durability: ``VISION_EVENTS_OUTBOX_DIR`` if the
-      operator set it, else memory mode (``None``).
-    * ``""`` or ``"auto"`` - durable mode without a path: ``$WORKFLOW_BLOCKS_WRITE_DIRECTORY/
-      vision_events_outbox`` (else ``VISION_EVENTS_OUTBOX_DIR``, else ``~/.cache/vision_events/outbox``).
-    * a path - that directory.
-
-    When inference forbids blocks to touch local storage
-    (``ALLOW_WORKFLOW_BLOCKS_ACCESSING_LOCAL_STORAGE=false``) durable mode is refused: a
-    warning is logged, the refusal is counted (``durable_refused`` in ``stats()``) and
-    ``None`` (memory mode) is returned, so the pipeline keeps running.
-    """
-    env_dir = os.environ.get("VISION_EVENTS_OUTBOX_DIR") or None
-    if requested is None:
-        directory = env_dir
-    elif requested.strip() in ("", DURABLE_DEFAULT):
-        write_dir = os.environ.get("WORKFLOW_BLOCKS_WRITE_DIRECTORY")
-        if write_dir:
-            directory = os.path.join(write_dir, "vision_events_outbox")
-        else:
-            directory = env_dir or os.path.join(os.path.expanduser("~"), ".cache", "vision_events", "outbox")
-    else:
-        directory = requested
-    if directory is None:
-        return None
-    if not _env_flag("ALLOW_WORKFLOW_BLOCKS_ACCESSING_LOCAL_STORAGE", True):
-        from . import registry
-
-        registry.note_durable_refused(
-            f"durable outbox {directory} refused: ALLOW_WORKFLOW_BLOCKS_ACCESSING_LOCAL_STORAGE is false; "
-            f"events are kept in memory only")
-        return None
-    return os.path.abspath(os.path.expanduser(directory))

@@ -1,0 +1,122 @@
+"""No image left behind where nothing forces it: a source that can wait (a video file, a
+request, a script) gets back-pressure, never shed images; only a live stream that outruns the
+machine degrades — smaller images first, shed last. Plus the sender's pure decisions (batching,
+retry, adaptive concurrency) tested without threads or a server."""
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import numpy as np
+
+from vision_events_blocks.api.errors import AuthenticationError, BadRequestError, RateLimitError, ServerError
+from vision_events_blocks.delivery import ImageAttachment
+from vision_events_blocks.delivery.batching import BatchPolicy
+from vision_events_blocks.delivery.envelope import DEGRADED_MARK, SHED_MARK, Envelope
+from vision_events_blocks.delivery.limits import AimdLimit
+from vision_events_blocks.delivery.retry import Backoff, classify, decide
+
+MB = 1024 * 1024
+
+
+def frame(i: int) -> np.ndarray:
+    rng = np.random.default_rng(i)  # noise: JPEGs as large as real busy frames
+    return rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
+
+
+def custom(use_case_id, i):
+    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)}}
+
+
+def run_burst(faults, make_sender, use_case_id, can_wait, n=20):
+    frames = [frame(i) for i in range(n)]  # made first: the burst arrives faster than it can leave
+    sender = make_sender(max_buffer_bytes=16 * MB, backpressure_timeout_s=120.0, max_image_side=None)
+    faults.set_faults(latency_ms=200)  # a slow link: uploads fall behind the source
+    try:
+        ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=frames[i]), can_wait=can_wait)
+               for i in range(n)]
+        assert sender.flush(120, delivered=True), sender.stats()
+    finally:
+        faults.set_faults()
+    stored = {e["eventId"]: e for e in faults.events(use_case_id)}
+    assert set(stored) == set(ids)
+    return sender.stats(), stored
+
+
+def test_a_source_that_can_wait_gets_back_pressure_and_every_image(faults, make_sender, use_case_id):
+    stats, stored = run_burst(faults, make_sender, use_case_id, can_wait=True)
+    assert stats["backpressure_waits"] > 0, "the burst never filled the budget: the test tested nothing"
+    assert stats["peak_buffered_bytes"] <= stats["max_buffer_bytes"]
+    assert stats["images_shed"] == {} and stats["images_degraded"] == 0 and stats["dropped_total"] == 0
+    for event in stored.values():
+        assert len(event["images"]) == 1 and not (event.get("customMetadata") or {}), event
+
+
+def test_a_live_stream_behind_degrades_images_before_shedding_them(faults, make_sender, use_case_id):
+    stats, stored = run_burst(faults, make_sender, use_case_id, can_wait=False)
+    degraded = [e for e in stored.values() if DEGRADED_MARK in (e.get("customMetadata") or {})]
+    shed = [e for e in stored.values() if SHED_MARK in (e.get("customMetadata") or {})]
+    assert degraded and stats["images_degraded"] >= len(degraded)
+    assert stats["peak_buffered_bytes"] <= stats["max_buffer_bytes"] and stats["dropped_total"] == 0
+    assert len(shed) == stats["events_shed"]  # every image given up is said on its event and counted
+    assert stats["backpressure_waits"] == 0  # a live stream never waits
+
+
+# -------------------------------------------------------------------- pure decisions
+def envelope(i, size=1000, ready_at=0.0):
+    env = Envelope(event_id=f"e{i}", seq=i, body={})
+    env.body_size, env.ready_at = size, ready_at
+    return env
+
+
+def test_batch_policy_lingers_fills_and_hurries():
+    policy = BatchPolicy(max_events=3, max_bytes=10_000, linger_s=0.5)
+    ready = deque([envelope(1, ready_at=10.0)])
+    assert abs(policy.due_in(ready, now=10.2, hurry=False) - 0.3) < 1e-9
+    assert policy.due_in(ready, now=10.2, hurry=True) == 0.0  # a flush does not linger
+    assert policy.due_in(ready, now=10.6, hurry=False) == 0.0
+    ready.extend([envelope(2), envelope(3), envelope(4)])
+    assert policy.due_in(ready, now=10.0, hurry=False) == 0.0  # full
+    batch, nbytes = policy.take(ready, lambda env: env.event_id != "e2")  # e2 was claimed elsewhere
+    assert [e.event_id for e in batch] == ["e1", "e3", "e4"] and nbytes == 3000 and not ready
+    big = deque([envelope(5, size=6000), envelope(6, size=6000)])
+    assert policy.due_in(big, now=0.0, hurry=False) == 0.0  # over the bytes cap
+    assert [e.event_id for e in policy.take(big, lambda env: True)[0]] == ["e5"]
+
+
+def test_retry_decisions():
+    backoff, rng = Backoff(1.0, 60.0), random.Random(7)
+
+    def verdict(error):
+        return classify(error)
+
+    refused = verdict(BadRequestError(400, "bad event"))
+    assert decide(refused, batch_size=5, attempts=0, consecutive_failures=1, durable=False, backoff=backoff).action == "bisect"
+    assert decide(refused, batch_size=1, attempts=0, consecutive_failures=1, durable=True, backoff=backoff).action == "dead_letter"
+    key = verdict(AuthenticationError(401, "no"))
+    assert decide(key, batch_size=5, attempts=0, consecutive_failures=1, durable=False, backoff=backoff).action == "dead_letter"
+    kept = decide(key, batch_size=5, attempts=0, consecutive_failures=1, durable=True, backoff=backoff, rng=rng)
+    assert kept.action == "retry" and kept.pause_s > 0  # a refused key keeps the events on disk and pauses
+    limited = decide(verdict(RateLimitError(429, "slow down", retry_after=7.0)), batch_size=1,
+                     attempts=3, consecutive_failures=2, durable=False, backoff=backoff, rng=rng)
+    assert limited.action == "retry" and limited.pause_s == 7.0 and limited.delay_s >= 7.0
+    flaky = decide(verdict(ServerError(500, "oops")), batch_size=1, attempts=0,
+                   consecutive_failures=1, durable=False, backoff=backoff, rng=rng)
+    assert flaky.action == "retry" and flaky.pause_s == 0.0 and flaky.delay_s == 1.0  # attempt 0: U(1, 1)
+
+
+def test_aimd_limit_grows_while_latency_holds_and_shrinks_on_congestion():
+    limit = AimdLimit(initial=4, minimum=1, maximum=16)
+    for _ in range(20):
+        limit.on_sample(0.05, in_flight=limit.limit, congested=False)
+    assert limit.limit == 16  # a 50 ms link that keeps up: more requests in flight
+    limit.on_sample(0.05, in_flight=16, congested=True)
+    assert limit.limit == 12
+    limit.on_sample(2.0, in_flight=12, congested=False)  # latency far above the baseline
+    assert limit.limit == 9
+    for _ in range(10):
+        limit.on_sample(0.05, in_flight=1, congested=False)  # barely used: no growth
+    assert limit.limit == 9
+    for _ in range(30):
+        limit.on_sample(0.05, in_flight=4, congested=True)
+    assert limit.limit == 1

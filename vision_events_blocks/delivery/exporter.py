@@ -1,0 +1,114 @@
+"""The exporter: upload one image, send one batch, and say what happened as a typed outcome.
+
+It knows HTTP (through the API client) and nothing about queues, budgets or retries; the
+processor decides what an outcome means (:mod:`.retry`). Every request passes the adaptive
+:class:`~.limits.ConcurrencyGate`, which learns from each one's round trip and congestion.
+:class:`ExportPool` runs the requests on the sender's own threads (never an executor: an
+exit flush must not find its workers already shut down).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from typing import Callable, List, Optional, Sequence, Set
+
+from .limits import ConcurrencyGate
+from .retry import Verdict, classify
+
+logger = logging.getLogger("vision_events_blocks.delivery")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one request came to: ``verdict`` is None on success.
+
+    For a batch, ``accepted`` holds the eventIds the server confirmed (None when it did not
+    list them) and ``created`` how many it created; for an upload, ``source_id``.
+    """
+
+    verdict: Optional[Verdict] = None
+    source_id: Optional[str] = None
+    created: int = 0
+    accepted: Optional[Set[str]] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is None
+
+
+class Exporter:
+    """Speaks the Vision Events API for the processor (one keep-alive pool)."""
+
+    def __init__(self, client, gate: ConcurrencyGate) -> None:
+        self.client = client
+        self.gate = gate
+        self.requests = 0
+
+    def upload(self, data: bytes, name: str, content_type: str) -> Outcome:
+        return self._call(lambda: Outcome(source_id=self.client.upload_image(
+            data, name=name, content_type=content_type).source_id))
+
+    def send_batch(self, events_json: Sequence[bytes]) -> Outcome:
+        def post() -> Outcome:
+            response = self.client.create_events_encoded(list(events_json))
+            accepted = set(response.event_ids) if response.event_ids else None
+            return Outcome(created=response.created, accepted=accepted)
+        return self._call(post)
+
+    def _call(self, request: Callable[[], Outcome]) -> Outcome:
+        self.gate.acquire()
+        self.requests += 1
+        started = time.monotonic()
+        congested = False
+        try:
+            return request()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome
+            verdict = classify(exc)
+            congested = verdict.retryable  # 429, 5xx, timeouts, refused connections
+            return Outcome(verdict=verdict)
+        finally:
+            self.gate.release(time.monotonic() - started, congested)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing a pool at exit must not raise
+            pass
+
+
+Task = tuple  # ("upload", envelope) or ("batch", [envelopes])
+
+
+class ExportPool:
+    """Threads that run export tasks as the gate allows; ``handle`` does the work."""
+
+    def __init__(self, threads: int, handle: Callable[[Task], None],
+                 before_each: Callable[[], bool]) -> None:
+        self._queue: "queue.Queue[Optional[Task]]" = queue.Queue()
+        self._handle = handle
+        self._before_each = before_each  # waits out a pause; False when stopping
+        self.threads: List[threading.Thread] = []
+        for i in range(threads):
+            thread = threading.Thread(target=self._loop, name=f"vision-events-exporter-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def put(self, task: Task) -> None:
+        self._queue.put(task)
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self._queue.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            task = self._queue.get()
+            if task is None or not self._before_each():
+                return  # closed: what is left is counted (memory) or stays in the outbox
+            try:
+                self._handle(task)
+            except Exception:  # a bug must not kill the exporter thread
+                logger.exception("vision-events: unexpected error in an exporter thread")

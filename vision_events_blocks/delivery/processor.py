@@ -1,0 +1,294 @@
+"""The sender: ``submit`` returns at once; its own threads encode, persist, upload, batch, retry.
+
+Parts, along the line the OpenTelemetry SDK draws between its batch processor and its exporters::
+
+    submit() --(ByteBudget)--> EncoderStage --> [Outbox slot: group commit] --> ExportPool
+      eventId + timestamp        JPEG + annotations    durable mode                uploads, once per image
+      fixed here                 threads = cores                                     |
+                                 Scheduler <------------- ready events <------------+
+                                 batches (BatchPolicy), retry timers, global pause
+                                    |
+                                    +--> ExportPool --> Exporter: POST /vision-events/batch
+
+This class owns the state and the lifecycle (start, fork, flush, close); the export side's
+outcomes are handled in :mod:`.outcomes`, decisions in :mod:`.retry`, batching in
+:mod:`.batching`, concurrency in :mod:`.limits`, replay and adoption in :mod:`.replay`.
+No executor anywhere, so an exit flush can never find its workers already shut down.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+from ..api.client import VisionEventsClient, resolve_api_key, resolve_api_url
+from ..api.models import VisionEvent
+from ..api.secrets import ApiKey, redact
+from . import api
+from .api import DeliveryResult, ImageAttachment
+from .batching import BatchPolicy
+from .budget import ByteBudget
+from .config import SenderConfig
+from .encoder import BODY_OVERHEAD, EncoderStage, Encoding
+from .envelope import Envelope, ImageSlot, Phase
+from .exporter import Exporter, ExportPool
+from .intake import attachments_of, image_nbytes, validated_event
+from .ledger import Ledger
+from .limits import AimdLimit, ConcurrencyGate
+from .outcomes import OutcomeHandling
+from .replay import Durability
+from .retry import Backoff
+from .scheduler import Scheduler
+from .stats import log_summary, sender_stats
+
+logger = logging.getLogger("vision_events_blocks.delivery")
+
+EventInput = Union[VisionEvent, Mapping[str, Any]]
+
+
+class Sender(OutcomeHandling):
+    """Delivers events to one destination (API URL + key), through a durable outbox slot
+    when ``config.outbox_dir`` names a directory.
+
+    Create it through :func:`vision_events_blocks.delivery.get_sender` so a process has one
+    sender per destination (durable by default there).
+
+    >>> sender = Sender("http://127.0.0.1:8787", "key")                   # doctest: +SKIP
+    >>> event_id = sender.submit({"eventType": "custom", "useCaseId": "uc"})   # doctest: +SKIP
+    >>> sender.flush(5.0)                                                   # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, api_url: Optional[str] = None, api_key: Union[str, ApiKey, None] = None,
+                 config: Optional[SenderConfig] = None) -> None:
+        self.config = config or SenderConfig.from_env()
+        key = api_key if isinstance(api_key, ApiKey) else resolve_api_key(api_key)
+        if key is None:
+            raise ValueError("no API key: pass api_key= or set ROBOFLOW_API_KEY")
+        self._api_key: ApiKey = key
+        self.api_url = resolve_api_url(api_url).rstrip("/")
+        self.label = f"{self.api_url} key:{key.fingerprint}"
+        self._start()
+
+    # ================================================================== lifecycle
+    def _start(self) -> None:
+        """(Re)create every lock, queue and thread; also runs in a forked child."""
+        cfg = self.config
+        self._pid = os.getpid()
+        self._closed = False
+        self._seq = itertools.count(1)
+        self._backoff = Backoff(cfg.retry_initial_s, cfg.retry_max_s)
+        self._ledger = Ledger(cfg.dead_letters_kept)
+        self._budget = ByteBudget(cfg.max_buffer_bytes, cfg.overflow_policy, cfg.block_timeout_s,
+                                  durable=bool(cfg.outbox_dir), backpressure_timeout_s=cfg.backpressure_timeout_s)
+        self._encoding = Encoding(cfg)
+        client = VisionEventsClient(api_key=self._api_key, api_url=self.api_url, timeout=cfg.request_timeout_s,
+                                    max_connections=cfg.max_concurrency + 1)
+        self._gate = ConcurrencyGate(AimdLimit(min(cfg.initial_concurrency, cfg.max_concurrency), 1, cfg.max_concurrency))
+        self._exporter = Exporter(client, self._gate)
+        self._scheduler = Scheduler(BatchPolicy(cfg.batch_max_events, cfg.batch_max_bytes, cfg.batch_linger_s),
+                                    self._budget, self._gate, dispatch=lambda task: self._pool.put(task),
+                                    tick=self._tick, tick_interval_s=cfg.stats_log_interval_s)
+        self._pool = ExportPool(cfg.max_concurrency, self._handle, self._scheduler.wait_out_pause)
+        self._durability = Durability(self)
+        self._encoders = EncoderStage(cfg.encode_threads, self._encode)
+        self._last_logged: Optional[tuple] = None
+
+    @property
+    def _outbox(self):
+        return self._durability.outbox
+
+    def reinit_if_forked(self) -> None:
+        """In a forked child the parent's threads are gone: start afresh, with an outbox slot
+        of the child's own (the parent keeps its slot)."""
+        if self._pid == os.getpid():
+            return
+        self._durability.forget_after_fork()
+        self._start()
+
+    def forget_after_fork(self) -> None:
+        """Called in a forked child at once: drop the inherited outbox lock descriptor."""
+        self._durability.forget_after_fork()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def durable(self) -> bool:
+        return self._outbox is not None
+
+    # ================================================================== the hot path
+    def submit(self, event: EventInput, images: Union[ImageAttachment, Sequence[ImageAttachment], None] = None,
+               predictions: Any = None, *, can_wait: bool = False) -> str:
+        """Queue one event and return its ``eventId`` at once (no encoding, no I/O).
+
+        ``event`` is a validated :class:`VisionEvent` (taken as it is) or a wire dict
+        (validated here; a missing ``eventId``/``timestamp`` is filled in once, and every
+        retry reuses them). ``images`` are uploaded by the sender; ``predictions``
+        (``sv.Detections`` or a classification dict) become annotations on
+        ``images[0].input``. Raises ``ValueError`` naming the field when the event is invalid.
+
+        ``can_wait=True`` says the source can wait (a video file, a request, a script): when
+        memory is full, ``submit`` waits for room instead of shedding images. Otherwise (a
+        live stream) images are made smaller first, then shed; the event itself is kept.
+        """
+        self.reinit_if_forked()
+        if self._closed:
+            raise RuntimeError(f"the sender for {self.label} is closed")
+        model = validated_event(event)
+        attachments = attachments_of(images, predictions)
+        env = Envelope(event_id=model.event_id, seq=next(self._seq), event=model, attachments=attachments,
+                       predictions=predictions, can_wait=can_wait)
+        nbytes = BODY_OVERHEAD + sum(image_nbytes(a) for a in attachments)
+        previous = self._ledger.live.get(env.event_id)
+        if previous is not None:  # the same id again: the newer event replaces the older (server upserts)
+            self._finish(previous, "dropped", api.DROP_SUPERSEDED, reason=api.DROP_SUPERSEDED)
+        self._ledger.count("submitted")
+        self._ledger.add(env)
+        admitted, evicted, reason = self._budget.admit(env, nbytes, BODY_OVERHEAD)
+        if evicted:
+            self._evicted(evicted)
+        if not admitted:
+            self._finish(env, "dropped", reason, reason=reason)
+        else:
+            self._encoders.put(env)
+        return env.event_id
+
+    def wait(self, event_id: str, timeout: Optional[float] = None) -> DeliveryResult:
+        """Block until the event is sent, dead-lettered or dropped, or ``timeout`` passes.
+
+        On timeout the answer is ``persisted`` (safe in the outbox) or ``pending``.
+        """
+        return self._ledger.wait(event_id, timeout)
+
+    # ================================================================== encoder stage
+    def _encode(self, env: Envelope) -> None:
+        if not self._budget.claim(env, Phase.ENCODING):
+            return
+        try:
+            cut = self._encoding.prepare(env, degrade=not env.can_wait and self._budget.fill > self.config.degrade_above)
+        except Exception as exc:  # noqa: BLE001 - any failure here is about this event only
+            self._budget.unclaim(env, Phase.QUEUED)
+            reason = api.DROP_INVALID_EVENT if isinstance(exc, ValueError) else api.DROP_ENCODE_FAILED
+            self._note_error(f"{reason}: {exc}")
+            self._finish(env, "dropped", f"{reason}: {exc}", reason=reason)
+            return
+        if cut:  # NaN boxes, or past the 1000-per-list cap: counted, never silent
+            self._ledger.count("annotations_dropped", cut)
+        if env.images_degraded:
+            self._ledger.count("images_degraded", env.images_degraded)
+        self._budget.encoded(env, env.body_size + sum(s.size for s in env.slots))
+        if self._outbox is not None:
+            env.phase = Phase.PERSISTING  # stays claimed until committed (see Durability.persisted)
+            self._outbox.insert(env)
+        else:
+            self._budget.unclaim(env, Phase.READY_TO_UPLOAD)
+            self._to_upload(env)
+
+    # ================================================================== outcomes
+    def _finish(self, env: Envelope, status: str, message: str = "", *, reason: Optional[str] = None) -> None:
+        """Record an event's final outcome exactly once, and free its memory."""
+        if status == "sent" and env.images_shed:
+            message = f"sent without {env.images_shed} image(s), shed to stay within the memory budget"
+        if not self._ledger.finish(env, status, message, reason):
+            return
+        self._budget.release(env)
+        # Free the frames and JPEGs now: stale queue entries may still point at this envelope.
+        env.attachments = env.predictions = env.event = None
+        env.slots = [ImageSlot(s.role, s.content_type, source_id=s.source_id) for s in env.slots]
+
+    def _evicted(self, envs) -> None:
+        """Envelopes the budget pushed out: spilled ones wait on disk, the others are lost."""
+        for env in envs:
+            if env.phase is Phase.SPILLED:
+                self._durability.spilled()
+            else:
+                env.phase = Phase.READY  # let _finish record it (it checks identity, not phase)
+                self._finish(env, "dropped", api.DROP_BUFFER_FULL, reason=api.DROP_BUFFER_FULL)
+
+    # ================================================================== flush / close
+    def flush(self, timeout: float = 5.0, *, delivered: bool = False) -> bool:
+        """Wait until every event submitted so far is decided (sent, dead-lettered, dropped).
+
+        Returns True when that happened in time, or, in durable mode, when everything still
+        undecided is safe in the outbox (unless ``delivered=True`` asks for delivery).
+        """
+        return self._settle(timeout, delivered=delivered)
+
+    def _settle(self, timeout: float, *, delivered: bool, stop_if_server_down: bool = False) -> bool:
+        """``flush``; with ``stop_if_server_down`` (durable shutdown) it also stops waiting once
+        everything is on disk and the server is down, rate-limiting or refusing the key: the
+        outbox delivers it at the next start."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        ledger, durable = self._ledger, self._outbox is not None
+        self._scheduler.hurry(True)
+        try:
+            with ledger.cond:
+                watermark = ledger.last_seq
+                while True:
+                    if ledger.all_decided(watermark):
+                        return True
+                    persisted = durable and ledger.all_persisted(watermark)
+                    if persisted and not delivered:
+                        return True
+                    if persisted and stop_if_server_down and self._scheduler.server_down:
+                        return False  # safe on disk, not delivered
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return persisted and not delivered
+                    ledger.cond.wait(min(left, 0.05))
+        finally:
+            self._scheduler.hurry(False)
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Deliver what can be delivered within ``timeout``, then stop the threads.
+
+        Without an outbox whatever is left is counted as ``shutdown_unsent``; with one it stays
+        on disk for the next start (close returns as soon as everything is persisted if the
+        server is down). Returns True when nothing was lost or left behind.
+        """
+        if self._closed or self._pid != os.getpid():
+            return True
+        timeout = self.config.shutdown_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self._closed = True
+        delivered = self._settle(timeout, delivered=True, stop_if_server_down=True)
+        if self._outbox is not None:  # encoded events reach the disk before the threads stop
+            self._encoders.stop(max(0.0, deadline - time.monotonic()))
+            self._outbox.barrier(max(0.5, deadline - time.monotonic()))
+        else:
+            self._encoders.stop(0.0)
+        self._scheduler.stop()
+        with self._ledger.lock:
+            leftover = [env for env in self._ledger.live.values() if not env.persisted]
+        for env in leftover:
+            self._finish(env, "dropped", api.DROP_SHUTDOWN, reason=api.DROP_SHUTDOWN)
+        self._pool.stop()
+        waiting = len(self._ledger.live)
+        self._durability.close(max(1.0, deadline - time.monotonic()))
+        if leftover:
+            logger.warning("vision-events: %d event(s) for %s were not sent before shutdown", len(leftover), self.label)
+        elif waiting:
+            logger.info("vision-events: %d event(s) stay in the outbox for the next start", waiting)
+        log_summary(self, None)
+        self._exporter.close()
+        return delivered
+
+    # ================================================================== observability
+    def _note_error(self, message: str) -> None:
+        self._last_error = redact(message, self._api_key)[:500]
+
+    _last_error: Optional[str] = None
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters and gauges for this destination (never the key; ``last_error`` is redacted).
+
+        Invariant: ``submitted + replayed == sent + dropped_total + dead_lettered + pending``.
+        """
+        return sender_stats(self)
+
+    def _tick(self) -> None:
+        self._last_logged = log_summary(self, self._last_logged)
