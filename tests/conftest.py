@@ -127,7 +127,7 @@ def delivered(local_server):
     import vision_events_blocks
 
     def fetch(use_case_id):
-        assert vision_events_blocks.flush(timeout=15.0), vision_events_blocks.stats()
+        assert vision_events_blocks.flush(timeout=15.0, delivered=True), vision_events_blocks.stats()
         return local_server.events(use_case_id)
 
     return fetch

@@ -109,7 +109,8 @@ def test_restart_replays_the_backlog(local_server, make_sender, use_case_id, tmp
     assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
     online.close(5)
     assert outbox_status(outbox)["events"] == 0
-    assert not list((Path(outbox) / "images").iterdir()), "delivered images are deleted"
+    assert not [p for p in Path(outbox).rglob("images/*")], "delivered images are deleted"
+    assert outbox_status(outbox)["slots"] == [], "the adopted slot and the emptied own slot are gone"
 
 
 def test_a_refused_key_keeps_durable_events_for_a_restart_with_the_right_key(
@@ -150,17 +151,31 @@ def test_outbox_files_are_private_and_never_hold_the_key(local_server, make_send
             assert secret.encode() not in path.read_bytes(), path
 
 
-def test_one_outbox_one_owner(make_sender, tmp_path):
+def test_every_sender_owns_a_slot_of_its_own(make_sender, tmp_path, use_case_id):
+    """Two senders here and one in another process share the directory: each is durable, in a
+    slot of its own; a slot held by a live process is never taken."""
     outbox = str(tmp_path / "outbox")
-    make_sender(url=closed_port_url(), outbox_dir=outbox)
-    with pytest.raises(OutboxLockedError, match="in use"):
-        make_sender(url=closed_port_url(), outbox_dir=outbox)
+    first = make_sender(url=closed_port_url(), outbox_dir=outbox)
+    second = make_sender(url=closed_port_url(), outbox_dir=outbox)
+    assert first.durable and second.durable
+    slots = {first.stats()["durability"]["slot"], second.stats()["durability"]["slot"]}
+    assert len(slots) == 2
     other = python(f"""
         from vision_events_blocks.delivery import Sender, SenderConfig
-        Sender("http://127.0.0.1:9", "k", SenderConfig(outbox_dir={outbox!r}))
+        sender = Sender("http://127.0.0.1:9", "k", SenderConfig(outbox_dir={outbox!r}))
+        print(sender.stats()["durability"]["slot"], flush=True)
+        sender.submit({{"eventType": "custom", "useCaseId": "uc"}})
+        assert sender.flush(10)
     """)
-    _, stderr = other.communicate(timeout=60)
-    assert other.returncode != 0 and "OutboxLockedError" in stderr and "in use" in stderr
+    stdout, stderr = other.communicate(timeout=60)
+    assert other.returncode == 0, stderr
+    assert stdout.strip() and stdout.strip() not in slots
+    for sender in (first, second):
+        sender.submit(custom(use_case_id, 0))
+        assert sender.flush(10)
+    status = outbox_status(outbox)
+    assert status["events"] == 3 and len(status["slots"]) == 3
+    assert sorted(s["held"] for s in status["slots"]) == [False, True, True]  # the other process exited
 
 
 def test_disk_cap_drops_the_oldest_and_counts_them(make_sender, use_case_id, tmp_path):

@@ -83,13 +83,13 @@ def test_a_forked_child_gets_a_fresh_working_sender(local_server, use_case_id):
         registry.close_all(5.0)
 
 
-def test_a_forked_child_does_not_steal_the_parents_outbox(local_server, use_case_id, tmp_path):
+def test_a_forked_child_gets_an_outbox_slot_of_its_own(local_server, use_case_id, tmp_path):
     outbox = str(tmp_path / "outbox")
     sender = registry.get_sender(local_server.url, local_server.api_key, outbox_dir=outbox, batch_linger_s=0.05)
     try:
         sender.submit({"eventType": "custom", "useCaseId": use_case_id})
         assert sender.flush(20, delivered=True)
-        refused_before = sender.stats()["durable_refused"]
+        parent_slot = sender.stats()["durability"]["slot"]
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -98,14 +98,14 @@ def test_a_forked_child_does_not_steal_the_parents_outbox(local_server, use_case
                 child_sender.submit({"eventType": "custom", "useCaseId": use_case_id})
                 ok = child_sender.flush(30, delivered=True)
                 stats = child_sender.stats()
-                code = 0 if ok and not stats["durable"] and stats["durable_refused"] == refused_before + 1 \
+                code = 0 if ok and stats["durable"] and stats["durability"]["slot"] != parent_slot \
                     and stats["sent"] == 1 else 2
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0  # the child fell back to memory mode and delivered
+        assert os.waitstatus_to_exitcode(status) == 0  # the child took a slot of its own and delivered
         assert len(local_server.events(use_case_id)) == 2
-        assert sender.stats()["durable"]  # the parent keeps its outbox
+        assert sender.stats()["durable"] and sender.stats()["durability"]["slot"] == parent_slot  # the parent keeps its slot
         sender.submit({"eventType": "custom", "useCaseId": use_case_id})
         assert sender.flush(20, delivered=True)
     finally:

@@ -158,20 +158,33 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def slot_databases(outbox: Path):
+    """Every slot's database under the outbox directory (one slot per sender process)."""
+    from vision_events_blocks.delivery.outbox.slots import DB_NAME, list_slots
+
+    return [path / DB_NAME for path in list_slots(outbox) if (path / DB_NAME).exists()]
+
+
 def integrity(outbox: Path) -> str:
-    conn = sqlite3.connect(str(outbox / "outbox.sqlite3"))
-    try:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        conn.close()
+    results = set()
+    for db in slot_databases(outbox):
+        conn = sqlite3.connect(str(db))
+        try:
+            results.add(conn.execute("PRAGMA integrity_check").fetchone()[0])
+        finally:
+            conn.close()
+    return "ok" if results <= {"ok"} else ", ".join(sorted(results))
 
 
 def outbox_rows(outbox: Path) -> int:
-    conn = sqlite3.connect(str(outbox / "outbox.sqlite3"))
-    try:
-        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    finally:
-        conn.close()
+    total = 0
+    for db in slot_databases(outbox):
+        conn = sqlite3.connect(str(db))
+        try:
+            total += conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        finally:
+            conn.close()
+    return total
 
 
 # Where each round aims its kill -9: (name, server faults, worker settings, kill when)

@@ -48,11 +48,12 @@ def load_kinds() -> List[Any]:
     return _load_kinds()
 
 
-def flush(timeout: float = 5.0) -> bool:
-    """Wait up to ``timeout`` seconds; True when every event submitted so far is delivered or persisted."""
+def flush(timeout: float = 5.0, *, delivered: bool = False) -> bool:
+    """Wait up to ``timeout`` seconds; True when every event submitted so far is delivered or
+    safe in the durable outbox (``delivered=True``: only when delivered)."""
     from .delivery.registry import flush_all
 
-    return flush_all(timeout=timeout)
+    return flush_all(timeout=timeout, delivered=delivered)
 
 
 def stats() -> Dict[str, Any]:

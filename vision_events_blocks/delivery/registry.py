@@ -68,12 +68,13 @@ def senders() -> Dict[str, Sender]:
     return {_label(s): s for s in live}
 
 
-def flush_all(timeout: float = 5.0) -> bool:
-    """Flush every sender within one shared deadline; True when all are delivered or persisted."""
+def flush_all(timeout: float = 5.0, *, delivered: bool = False) -> bool:
+    """Flush every sender within one shared deadline; True when all are delivered or persisted
+    (only delivered with ``delivered=True``)."""
     deadline = time.monotonic() + timeout
     ok = True
     for sender in list(senders().values()):
-        ok = sender.flush(max(0.0, deadline - time.monotonic())) and ok
+        ok = sender.flush(max(0.0, deadline - time.monotonic()), delivered=delivered) and ok
     return ok
 
 
@@ -114,11 +115,11 @@ def _label(sender: Sender) -> str:
 def resume_backlog() -> List[Sender]:
     """Start delivering what earlier processes left in the outbox, now.
 
-    For every slot under the outbox root that no live process holds and that has events, a
-    sender for its destination is started when the key is known here (``ROBOFLOW_API_KEY``
-    / ``API_KEY`` with the slot's key fingerprint); it adopts the slot and delivers its
-    backlog. A slot of a key this process does not know waits for a sender with that key
-    (the first request that carries it, on the HTTP server) or for ``vision-events outbox flush``.
+    When a slot under the outbox root has events and no live process holds it, a sender is
+    started for the slot's API URL with the key of this environment (``ROBOFLOW_API_KEY`` /
+    ``API_KEY``); it adopts the slot and delivers its backlog. Without a key in the
+    environment (the HTTP server gets keys per request), the first sender created by a
+    request adopts it, or ``vision-events outbox flush`` delivers it.
     """
     root, _ = configured_root(None)
     key = resolve_api_key(None)
@@ -130,8 +131,7 @@ def resume_backlog() -> List[Sender]:
     except (FileNotFoundError, OSError):
         return []
     urls = {entry.get("apiUrl") or resolve_api_url(None).rstrip("/") for entry in entries
-            if entry.get("events") and not entry.get("held")
-            and entry.get("keyFingerprint") in (None, key.fingerprint)}
+            if entry.get("events") and not entry.get("held")}
     for url in sorted(urls):
         try:
             started.append(get_sender(api_url=url))  # the key from the environment, as above

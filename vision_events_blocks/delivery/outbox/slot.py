@@ -67,7 +67,8 @@ class Outbox:
         self.adopted_events = 0
         self.set_aside = 0  # unusable slots moved out of the way (corrupt database, bad meta)
         self._open_own_slot()
-        self._next_adoption = 0.0
+        self.adopt_orphans()  # before the first flush or status can look: the backlog is known at once
+        self._next_adoption = time.monotonic() + adopt_interval_s
         self._queue: "queue.Queue[tuple]" = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="vision-events-outbox", daemon=True)
         self._thread.start()
@@ -193,10 +194,10 @@ class Outbox:
 
     # ---------------------------------------------------------------- adopting dead slots
     def adopt_orphans(self) -> int:
-        """Move the backlog of every orphan slot of this destination into this one (writer
+        """Move the backlog of every orphan slot into this one (at start, then on the writer
         thread). Returns how many events were adopted."""
         adopted = 0
-        for path, fd in slots.orphans(self.root, self.directory, self.destination):
+        for path, fd in slots.orphans(self.root, self.directory):
             try:
                 rows, nbytes = migrate(self._conn, path, self.images_dir)
             except sqlite3.DatabaseError as exc:

@@ -13,11 +13,13 @@ one. A new slot is built under a dot-name and renamed into place only once it is
 no one can take it half-made. ``flock`` dies with its process, so a lock left by a process
 that crashed (even a ``lock`` file naming a dead pid) is simply free.
 
-A slot whose lock is free and that holds events is an **orphan**: a live sender of the same
-destination adopts it (at start and then periodically), moving its rows and images into its
-own slot and removing it, all while holding the orphan's lock, so exactly one process ever
-delivers them. A slot without ``meta.json`` (an outbox written by version 0.1, where the
-directory was the slot) belongs to whoever opens the directory.
+A slot whose lock is free and that holds events is an **orphan**: a live sender adopts it (at
+start and then periodically), moving its rows and images into its own slot and removing it,
+all while holding the orphan's lock, so exactly one process ever delivers them. The backlog
+belongs to the *directory*, as a deployment's outbox does: a restart with a corrected key or
+URL delivers what the old configuration left behind. (A process that serves several
+workspaces gives each its own ``outbox_dir``.) An outbox written by version 0.1, where the
+directory itself was the one slot, is adopted the same way.
 """
 from __future__ import annotations
 
@@ -132,15 +134,14 @@ def claim_slot(root: Path, destination: Dict[str, str]) -> Tuple[Path, int]:
     return final, fd
 
 
-def orphans(root: Path, own: Path, destination: Dict[str, str]) -> Iterator[Tuple[Path, int]]:
-    """Slots of ``destination`` (other than ``own``) that no live process holds, locked for
-    the caller, who must close the descriptor. Unreadable slots are set aside (logged)."""
+def orphans(root: Path, own: Path) -> Iterator[Tuple[Path, int]]:
+    """Slots (other than ``own``) that no live process holds, locked for the caller, who must
+    close the descriptor. Slots with unreadable meta are set aside (logged)."""
     for path in list(slot_dirs(root)):
         if path == own:
             continue
         try:
-            if not matches(path, destination):
-                continue
+            read_meta(path)
         except ValueError as exc:
             set_aside(path, str(exc))
             continue

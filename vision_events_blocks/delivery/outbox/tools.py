@@ -19,10 +19,9 @@ def outbox_status(directory: str) -> Dict[str, Any]:
     process holds it.
     """
     root = Path(directory).expanduser().resolve()
-    paths = slots.list_slots(root) if root.is_dir() else []
-    if not paths:
-        raise FileNotFoundError(f"no outbox at {root} (no slot with {DB_NAME})")
-    entries = [_slot_status(path) for path in paths]
+    if not root.is_dir():
+        raise FileNotFoundError(f"no outbox at {root} (no such directory)")
+    entries = [_slot_status(path) for path in slots.list_slots(root)]
     ages = [e["oldest_age_s"] for e in entries if e.get("oldest_age_s") is not None]
     recent = sorted((r for e in entries for r in e.get("recent_dead_letters", [])),
                     key=lambda r: -r.get("deadAt", 0))[:5]
@@ -86,9 +85,9 @@ def purge_outbox(directory: str) -> int:
     """Delete every slot no live process holds (events, dead letters, images); returns how
     many events were removed. Raises :class:`OutboxLockedError` when every slot is held."""
     root = Path(directory).expanduser().resolve()
-    paths: List[Path] = slots.list_slots(root) if root.is_dir() else []
-    if not paths:
-        raise FileNotFoundError(f"no outbox at {root} (no slot with {DB_NAME})")
+    if not root.is_dir():
+        raise FileNotFoundError(f"no outbox at {root} (no such directory)")
+    paths: List[Path] = slots.list_slots(root)
     removed = 0
     held = 0
     for path in paths:
@@ -98,6 +97,6 @@ def purge_outbox(directory: str) -> int:
             continue
         removed += _slot_status(path).get("events", 0)
         slots.remove_slot(path, fd)
-    if held == len(paths):
+    if paths and held == len(paths):
         raise OutboxLockedError(f"the outbox {root} is in use by a running sender; stop it first")
     return removed
