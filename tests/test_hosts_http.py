@@ -117,46 +117,91 @@ def test_safety_alerts_over_http_with_detections_as_data(inference_http_server, 
     assert "loading dock B" in event["eventData"]["description"]
 
 
-SIGTERM_LOSES_MEMORY_QUEUE = pytest.mark.xfail(strict=True, reason=(
-    "KNOWN BUG (delivery/registry): uvicorn handles SIGTERM itself, then restores the handler it saved "
-    "before importing the app (SIG_DFL) and re-raises SIGTERM, so the process dies before atexit runs; "
-    "the registry cannot install a SIGTERM hook because senders are created in request threads "
-    "(signal.signal needs the main thread). Queued events are lost on every server restart."))
+def custom_event_requests(use_case_id, n):
+    """A workflow that sends one custom event with its frame per request, and ``n`` bodies."""
+    spec = {"version": "1.0",
+            "inputs": [{"type": "WorkflowImage", "name": "image"}, {"type": "WorkflowParameter", "name": "value"}],
+            "steps": [{"type": "vision_events/sink@v1", "name": "send", "use_case_id": use_case_id,
+                       "event_type": "custom", "event_data": {"value": "$inputs.value"},
+                       "image": "$inputs.image", "cooldown_seconds": 0}],
+            "outputs": [{"type": "JsonField", "name": "event_id", "selector": "$steps.send.event_id"}]}
+    frame = next(clips.production_line(frames=1)[0])
+    return spec, [{"image": b64(frame), "value": f"request-{i}"} for i in range(n)]
 
 
-@pytest.mark.parametrize("durable", [pytest.param(False, marks=SIGTERM_LOSES_MEMORY_QUEUE, id="memory"),
-                                     pytest.param(True, id="outbox")])
-def test_events_queued_when_the_server_shuts_down_are_delivered(local_server, use_case_id, tmp_path, durable):
-    """A deploy restarts the inference server: what its sender still holds must not be lost.
+def outbox_events(root) -> int:
+    from vision_events_blocks.delivery import outbox_status
 
-    Memory mode must send it on SIGTERM; with the durable outbox (``VISION_EVENTS_OUTBOX_DIR``)
-    it may stay on disk, and ``vision-events outbox flush`` delivers it afterwards.
-    """
+    try:
+        return outbox_status(str(root))["events"]
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("mode", ["durable-default", "memory"])
+def test_sigterm_delivers_what_the_server_still_holds(local_server, use_case_id, tmp_path, mode):
+    """A deploy restarts the inference server (SIGTERM) while the API answers slowly: every
+    event a request reported is delivered during uvicorn's own shutdown, in the default
+    configuration and with the outbox turned off."""
     from vision_events_blocks.testing.inference_server import InferenceHttpServer
 
-    spec = load_example("quality_check_line.offline")
-    frames = list(clips.production_line(frames=90)[0])
-    template = b64(clips.defect_template())
-    outbox = tmp_path / "outbox"
-    env = {"VISION_EVENTS_SHUTDOWN_TIMEOUT_S": "60", **({"VISION_EVENTS_OUTBOX_DIR": str(outbox)} if durable else {})}
+    spec, bodies = custom_event_requests(use_case_id, 30)
+    env = {"VISION_EVENTS_SHUTDOWN_TIMEOUT_S": "60", **({"VISION_EVENTS_OUTBOX_DIR": "off"} if mode == "memory" else {})}
     server = InferenceHttpServer(vision_events_api_url=local_server.url, workdir=tmp_path / "http", extra_env=env)
     with server:
         local_server.set_faults(latency_ms=400)   # slow network: the events are still queued at shutdown
         try:
-            ids = [run(server, local_server.api_key, spec,
-                       {"image": b64(frames[i]), "defect_template": template, "use_case_id": use_case_id})[0]["event_id"]
-                   for i in (10, 85)]
+            ids = [run(server, local_server.api_key, spec, body)[0]["event_id"] for body in bodies]
             server.stop(timeout=90.0)             # SIGTERM, right after the responses
         finally:
             local_server.set_faults()
-    assert all(ids)
-    if durable:
-        flushed = subprocess.run(
-            [sys.executable, "-c", "from vision_events_blocks.cli import main; main()", "outbox", "flush",
-             "--dir", str(outbox), "--api-url", local_server.url, "--timeout", "60"],
-            env=dict(os.environ, ROBOFLOW_API_KEY=local_server.api_key), capture_output=True, text=True, timeout=120)
-        assert flushed.returncode == 0, flushed.stdout + flushed.stderr
-    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
+    assert all(ids) and len(set(ids)) == 30
+    stored = [e["eventId"] for e in local_server.events(use_case_id)]
+    assert sorted(stored) == sorted(ids)          # every one, exactly once
+
+
+def test_three_workers_killed_with_sigkill_lose_nothing(local_server, use_case_id, tmp_path):
+    """``uvicorn --workers 3`` with the API failing every request: 60 events accepted, each
+    worker durable in a slot of its own; the whole server SIGKILLed (a power cut), then started
+    again with one worker: the dead workers' backlogs are adopted and delivered exactly once,
+    without any workflow having to run again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vision_events_blocks.testing.inference_server import InferenceHttpServer
+
+    spec, bodies = custom_event_requests(use_case_id, 60)
+    root = tmp_path / "model-cache" / "vision_events_outbox"   # the default location
+    env = {"MODEL_CACHE_DIR": str(tmp_path / "model-cache"), "ROBOFLOW_API_KEY": local_server.api_key}
+    local_server.set_faults(fail_rate=1.0)
+    try:
+        with InferenceHttpServer(vision_events_api_url=local_server.url, workdir=tmp_path / "http",
+                                 extra_env=env, workers=3) as server:
+            with ThreadPoolExecutor(6) as pool:  # concurrent requests spread over the workers
+                ids = list(pool.map(lambda body: run(server, local_server.api_key, spec, body)[0]["event_id"], bodies))
+            assert all(ids) and len(set(ids)) == 60
+            wait_for(lambda: outbox_events(root) >= 60, 60, "every accepted event on disk")
+            from vision_events_blocks.delivery import outbox_status
+
+            held = [s for s in outbox_status(str(root))["slots"] if s["events"]]
+            server.kill()
+    finally:
+        local_server.set_faults()
+    assert local_server.events(use_case_id) == []   # nothing got through before the crash
+    assert held, "no slot held the events"
+    with InferenceHttpServer(vision_events_api_url=local_server.url, workdir=tmp_path / "http2", extra_env=env) as server:
+        # The host loads the plugin on its first workflow request of any kind: that resumes the backlog.
+        httpx.get(f"{server.url}/workflows/blocks/describe", timeout=120.0)
+        wait_for(lambda: len(local_server.events(use_case_id)) >= 60, DELIVERY_DEADLINE_S, "the backlog delivered")
+        wait_for(lambda: outbox_events(root) == 0, 30, "the outbox emptied")
+    stored = [e["eventId"] for e in local_server.events(use_case_id)]
+    assert sorted(stored) == sorted(ids)
 
 
 def test_the_api_key_never_reaches_the_server_log(inference_http_server, local_server):

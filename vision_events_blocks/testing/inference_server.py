@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ class InferenceHttpServer:
         workdir: Optional[os.PathLike | str] = None,
         port: Optional[int] = None,
         extra_env: Optional[Dict[str, str]] = None,
+        workers: int = 1,
     ) -> None:
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="inference-http-"))
@@ -52,6 +54,7 @@ class InferenceHttpServer:
         if vision_events_api_url:
             self.env["VISION_EVENTS_API_URL"] = vision_events_api_url
         self.env.update(extra_env or {})
+        self.workers = workers
         self._process: Optional[subprocess.Popen] = None
         self._log = None
 
@@ -67,10 +70,12 @@ class InferenceHttpServer:
         for static in ("inference/landing/out/static", "inference/landing/out/_next/static"):
             (self.workdir / static).mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
+        workers = ["--workers", str(self.workers)] if self.workers > 1 else []
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "vision_events_blocks.testing.inference_app:app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", *workers],
             cwd=self.workdir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() reaches every worker
         )
         problem = wait_until_answering(f"{self.url}/info", self._process, STARTUP_TIMEOUT_S, poll_s=0.25)
         if problem:
@@ -79,14 +84,27 @@ class InferenceHttpServer:
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Terminate (then kill) the subprocess; shutdown runs the plugin's exit flush."""
+        """SIGTERM, as ``docker stop`` and every deploy send (uvicorn passes it to its workers;
+        the plugin drains during their shutdown); SIGKILL after ``timeout``."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
                 self._process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+                self.kill()
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL to the server and every worker at once: a crash, a power cut."""
+        if self._process is not None:
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
