@@ -222,3 +222,72 @@ def test_cli_outbox_status_flush_purge(local_server, make_sender, use_case_id, t
     assert outbox_status(second)["events"] == 0
     result = runner.invoke(main, ["outbox", "status", "--dir", str(tmp_path / "nothing-here")])
     assert result.exit_code != 0 and "no outbox" in result.output
+
+
+def test_cli_outbox_uses_the_senders_directory_without_dir(local_server, make_sender, use_case_id, tmp_path, monkeypatch):
+    """No --dir: VISION_EVENTS_OUTBOX_DIR, else the default location — where the senders write."""
+    from click.testing import CliRunner
+
+    from vision_events_blocks.cli import main
+
+    monkeypatch.delenv("VISION_EVENTS_OUTBOX_DIR", raising=False)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    default = tmp_path / "cache" / "vision_events_outbox"
+    offline = make_sender(url=closed_port_url(), outbox_dir=str(default))
+    ids = [offline.submit(custom(use_case_id, i)) for i in range(3)]
+    assert offline.flush(10)
+    offline.close(0.2)
+    runner = CliRunner()
+    result = runner.invoke(main, ["outbox", "status", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["events"] == 3  # found in the default location
+
+    monkeypatch.setenv("VISION_EVENTS_OUTBOX_DIR", str(default))
+    result = runner.invoke(main, ["outbox", "flush", "--api-url", local_server.url, "--timeout", "30"],
+                           env={"ROBOFLOW_API_KEY": local_server.api_key})
+    assert result.exit_code == 0, result.output
+    assert {e["eventId"] for e in local_server.events(use_case_id)} == set(ids)
+    monkeypatch.setenv("VISION_EVENTS_OUTBOX_DIR", str(tmp_path / "missing"))
+    result = runner.invoke(main, ["outbox", "status"])
+    assert result.exit_code == 2 and "no outbox" in result.output  # a bad option, not a traceback
+
+
+def test_cli_flush_with_a_refused_key_stops_at_once_and_keeps_the_events(local_server, make_sender, use_case_id, tmp_path):
+    from click.testing import CliRunner
+
+    from vision_events_blocks.cli import main
+
+    outbox = str(tmp_path / "outbox")
+    offline = make_sender(url=closed_port_url(), outbox_dir=outbox)
+    offline.submit(custom(use_case_id, 0))
+    assert offline.flush(10)
+    offline.close(0.2)
+    result = CliRunner().invoke(main, ["outbox", "flush", "--dir", outbox, "--api-url", local_server.url,
+                                       "--api-key", "not-a-key-" + uuid.uuid4().hex, "--timeout", "300"])
+    assert result.exit_code == 1 and "refuses this key" in result.output, result.output
+    assert "HTTP 401" in result.output
+    assert outbox_status(outbox)["events"] == 1  # kept for a flush with the right key
+
+
+def test_a_corrupt_slot_is_reported_and_set_aside_never_a_traceback(make_sender, use_case_id, tmp_path, caplog):
+    from click.testing import CliRunner
+
+    from vision_events_blocks.cli import main
+
+    outbox = tmp_path / "outbox"
+    offline = make_sender(url=closed_port_url(), outbox_dir=str(outbox))
+    offline.submit(custom(use_case_id, 0))
+    assert offline.flush(10)
+    offline.close(0.2)
+    (slot,) = [s["slot"] for s in outbox_status(str(outbox))["slots"]]
+    db = Path(slot) / "outbox.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    result = CliRunner().invoke(main, ["outbox", "status", "--dir", str(outbox)])
+    assert result.exit_code == 0 and "UNREADABLE" in result.output, result.output
+    caplog.set_level("WARNING")
+    sender = make_sender(url=closed_port_url(), outbox_dir=str(outbox))
+    assert sender.durable  # a slot of its own; the corrupt one moved aside, kept for a person to look at
+    assert any(p.name.startswith("corrupt-") for p in outbox.iterdir())
+    assert "unusable" in caplog.text and sender.stats()["durability"]["set_aside"] == 1

@@ -53,8 +53,9 @@ def make_private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def try_lock(path: Path) -> Optional[int]:
-    """The slot's lock as an open descriptor, or None when a live process holds it."""
+def try_lock(path: Path, *, mark: bool = True) -> Optional[int]:
+    """The slot's lock as an open descriptor, or None when a live process holds it; ``mark``
+    writes this process's pid into the lock file (a mere probe leaves it as it was)."""
     try:
         fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     except FileNotFoundError:
@@ -66,8 +67,9 @@ def try_lock(path: Path) -> Optional[int]:
         if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
             return None
         raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    if mark:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
     return fd
 
 

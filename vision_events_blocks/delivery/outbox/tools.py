@@ -74,7 +74,7 @@ def _held(path: Path) -> bool:
 
     if not (path / slots.LOCK_NAME).exists():
         return False
-    fd = slots.try_lock(path)
+    fd = slots.try_lock(path, mark=False)
     if fd is None:
         return True
     os.close(fd)
