@@ -71,6 +71,27 @@ def test_shelf_inventory_on_video_reports_each_count_change(shelf_clip, local_se
     assert [e["eventData"]["itemCount"] for e in events] == truth.distinct_counts()
 
 
+def test_one_pipeline_over_two_videos_keeps_each_sources_state_apart(shelf_clip, tmp_path, local_server, use_case_id,
+                                                                    delivered, pointed_at_local_server):
+    """Two cameras in one InferencePipeline: each source's last count is its own (an event on
+    every change of *that* shelf), and each event carries its own source's streamId."""
+    first, first_truth = shelf_clip
+    frames, second_truth = clips.shelf(frames=90, removals=(20, 40))
+    second = clips.write_clip(tmp_path / "second_shelf.mp4", frames)
+    run = run_workflow_on_video(load_example("shelf_inventory.offline"), [first, second], local_server.api_key,
+                                {"product_template": clips.product_template(), "use_case_id": use_case_id})
+
+    assert not run.errors, run.errors
+    assert run.frames == first_truth.frames + second_truth.frames
+    events = sorted(delivered(use_case_id), key=lambda e: e["timestamp"])
+    assert sorted(e["eventId"] for e in events) == sorted(run.event_ids)
+    by_stream = {}
+    for event in events:
+        by_stream.setdefault(event["streamId"], []).append(event["eventData"]["itemCount"])
+    assert len(by_stream) == 2, by_stream.keys()
+    assert sorted(by_stream.values()) == sorted([first_truth.distinct_counts(), second_truth.distinct_counts()])
+
+
 EXIT_SCRIPT = textwrap.dedent(
     """
     import json, os, sys

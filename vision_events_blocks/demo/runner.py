@@ -10,7 +10,7 @@ import dataclasses
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 SINK_FIELDS = ("event_id", "error_status", "throttling_status", "message")
 
@@ -50,24 +50,29 @@ def register_plugin() -> None:
 
 def run_workflow_on_video(
     spec: Dict[str, Any],
-    video: Path,
+    video: Union[Path, Sequence[Path]],
     api_key: str,
     parameters: Optional[Dict[str, Any]] = None,
     on_frame: Optional[Callable[[PipelineRun], None]] = None,
 ) -> PipelineRun:
-    """Process every frame of ``video`` with ``spec``; returns when the video has ended."""
+    """Process every frame of ``video`` (one file, or several: one pipeline over all of them,
+    as a multi-camera script does) with ``spec``; returns when every video has ended."""
     register_plugin()
     from inference import InferencePipeline
 
     run = PipelineRun()
 
-    def on_prediction(result: Dict[str, Any], frame: Any) -> None:
-        run.record(result, frame)
+    def on_prediction(result: Any, frame: Any) -> None:
+        # several sources: lists, one entry per source (None where a source had no frame)
+        for one_result, one_frame in (zip(result, frame) if isinstance(result, list) else [(result, frame)]):
+            if one_frame is not None:
+                run.record(one_result, one_frame)
         if on_frame is not None:
             on_frame(run)
 
+    references = [str(v) for v in video] if isinstance(video, (list, tuple)) else str(video)
     pipeline = InferencePipeline.init_with_workflow(
-        video_reference=str(video),
+        video_reference=references,
         workflow_specification=spec,
         on_prediction=on_prediction,
         workflows_parameters=parameters or {},
