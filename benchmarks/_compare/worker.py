@@ -167,7 +167,7 @@ class Side:
 
         drained = False
         while not drained and time.monotonic() < deadline:
-            drained = vision_events_blocks.flush(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+            drained = vision_events_blocks.flush(timeout=min(1.0, max(0.01, deadline - time.monotonic())), delivered=True)
         return {"drained": drained, "t_drained": time.time(), "stats": self.delivery_stats(),
                 "dropped_since_stream": dropped_since(self.dropped_at_stream_start, self.dropped())}
 
@@ -213,8 +213,8 @@ def cmd_hot_path(side: Side, use_case_id: str, frames: int, fps: float, detectio
     side.run_times_ns.clear()
     period = 1.0 / fps
     next_frame = time.monotonic()
-    for _ in range(frames + warmup):
-        inputs = workloads.runtime_inputs(images, side.frames, dets)
+    for number in range(frames + warmup):
+        inputs = workloads.runtime_inputs(images, side.frames, dets, live_frame=number)  # a camera
         count_outcomes(engine.run(runtime_parameters=inputs), outcomes)
         next_frame += period
         time.sleep(max(0.0, next_frame - time.monotonic()))
@@ -257,7 +257,8 @@ def cmd_stream(side: Side, use_case_id: str, images: str, fps: float, seconds: f
         emit({"event": "streaming", "t": time.time()})
         started = next_frame = time.monotonic()
         for streamed in range(1, frames + 1):
-            count_outcomes(engine.run(runtime_parameters=workloads.runtime_inputs(images, side.frames, None)), outcomes)
+            inputs = workloads.runtime_inputs(images, side.frames, None, live_frame=streamed)  # a camera
+            count_outcomes(engine.run(runtime_parameters=inputs), outcomes)
             if ceiling is not None and memory.latest_growth() > ceiling:
                 break
             next_frame += period

@@ -6,6 +6,7 @@ so the only difference between them is the sink block and what stands behind it.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -111,15 +112,29 @@ def _ours_step(use_case_id: str, api_url: str) -> Dict[str, Any]:
 
 
 def runtime_inputs(images: str, frames: Dict[str, np.ndarray], dets: Optional[Dict[str, Any]],
-                   image_from_input: str = "image") -> Dict[str, Any]:
+                   image_from_input: str = "image", live_frame: Optional[int] = None) -> Dict[str, Any]:
     """Fresh copies of the frames for one event: a camera hands over a new array every frame,
-    and queued work that keeps frames alive must pay for them, as it would in production."""
+    and queued work that keeps frames alive must pay for them, as it would in production.
+
+    ``live_frame`` (a frame number) marks the frames as a *live stream*, with the video
+    metadata InferencePipeline gives a camera (``comes_from_video_file: False``): a source
+    that cannot wait. Without it the frames come from a script, which can.
+    """
     slots = IMAGE_WORKLOADS[images][2]
     values: Dict[str, Any] = {}
+
+    def image(pixels: np.ndarray) -> Any:
+        if live_frame is None:
+            return pixels
+        return {"type": "numpy_object", "value": pixels,
+                "video_metadata": {"video_identifier": "camera-1", "frame_number": live_frame,
+                                   "frame_timestamp": datetime.now(timezone.utc), "fps": 30,
+                                   "comes_from_video_file": False}}
+
     if "input" in slots:
-        values[image_from_input] = frames[images].copy()
+        values[image_from_input] = image(frames[images].copy())
     if "output" in slots:
-        values["visualisation"] = frames[images].copy()
+        values["visualisation"] = image(frames[images].copy())
     if dets is not None:
         values["dets"] = dets
     return values

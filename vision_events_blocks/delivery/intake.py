@@ -2,12 +2,12 @@
 its own frame (the encoder checks the images and annotations it adds, off the hot path)."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timezone
 from typing import Any, List, Mapping
 
 import numpy as np
 
+from ..api.ids import new_event_id
 from ..api.models import MAX_TEXT_LENGTH, VisionEvent
 from .api import ImageAttachment
 
@@ -21,7 +21,7 @@ def validated_event(event: Any) -> VisionEvent:
         raise TypeError(f"event must be a VisionEvent or a dict, not {type(event).__name__}")
     data = dict(event)
     if not data.get("eventId") and not data.get("event_id"):
-        data["eventId"] = str(uuid.uuid4())
+        data["eventId"] = new_event_id()
     if data.get("timestamp") is None:
         data["timestamp"] = datetime.now(timezone.utc)
     return VisionEvent.model_validate(data)

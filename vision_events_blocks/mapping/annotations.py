@@ -603,6 +603,14 @@ def count_non_finite(detections: sv.Detections) -> int:
     n = len(detections)
     if n == 0:
         return 0
+    xyxy, confidence = detections.xyxy, detections.confidence
+    if (isinstance(xyxy, np.ndarray) and xyxy.shape == (n, 4) and xyxy.dtype.kind == "f"
+            and (confidence is None or (isinstance(confidence, np.ndarray) and confidence.shape == (n,)
+                                        and confidence.dtype.kind == "f"))):
+        # The common case in one pass each: two sums are finite only when every value is
+        # (an overflow to inf just falls through to the row-by-row count below).
+        if np.isfinite(xyxy.sum()) and (confidence is None or np.isfinite(confidence.sum())):
+            return 0
     boxes = _as_float_array(detections.xyxy, (n, 4), "detections.xyxy")
     confidence = _confidences(detections.confidence, n, "detections.confidence")
     return int(n - _finite_rows(boxes, confidence).sum())

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
-import uuid
 from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Type, Union
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -22,6 +22,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
 from ...api.models import EVENT_TYPES, VisionEvent, validate_custom_metadata
+from ...api.ids import new_event_id
 from ...delivery import ImageAttachment, get_sender
 from .. import common, throttle
 from ..common import ImageSelector, PredictionsSelector, TextInput
@@ -271,6 +272,9 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
 
     def __init__(self, api_key: Optional[str], disable_sinks: bool = False) -> None:
         self._api_key = api_key
+        # the cooldown's "same destination" includes the key (two workspaces never throttle
+        # each other); a fingerprint, so no key sits in the process-wide state
+        self._key_id = hashlib.sha256(api_key.encode()).hexdigest()[:10] if isinstance(api_key, str) else ""
         self._disable_sinks = bool(disable_sinks)
         self._senders: Dict[Tuple[Optional[str], Optional[str]], Any] = {}
 
@@ -317,16 +321,19 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         wire_event, problem = _wire_event(built, use_case_id, frame, device_id, workflow_id, custom_metadata, comment)
         if problem:
             return _error("invalid_event", problem)
-        signature = built.signature or _signature(built, comment)
-        key = (api_url or "", str(use_case_id), frame.stream_id or "", built.event_type, signature)
-        cooldown = throttle.Cooldown(_COOLDOWN_NAMESPACE)
-        if not cooldown.admit(key, max(float(cooldown_seconds or 0.0), 0.0), frame.clock):
-            throttle.count("throttled")
-            return _result(throttling=True, message=f"throttled: the same {built.event_type} event was sent "
-                           f"less than {cooldown_seconds}s ago for this stream")
+        seconds = max(float(cooldown_seconds or 0.0), 0.0)
+        cooldown = key = None
+        if seconds > 0:  # no cooldown: no key to build, no shared state to touch
+            signature = built.signature or _signature(built, comment)
+            key = (api_url or "", self._key_id, str(use_case_id), frame.stream_id or "", built.event_type, signature)
+            cooldown = throttle.Cooldown(_COOLDOWN_NAMESPACE)
+            if not cooldown.admit(key, seconds, frame.clock):
+                throttle.count("throttled")
+                return _result(throttling=True, message=f"throttled: the same {built.event_type} event was sent "
+                               f"less than {cooldown_seconds}s ago for this stream")
         result = self._submit(wire_event, built, image, output_image, predictions, image_label,
                               api_url, outbox_dir, fire_and_forget, wait_timeout_seconds, frame.can_wait)
-        if not result["event_id"]:
+        if not result["event_id"] and cooldown is not None:
             cooldown.forget(key)  # nothing was queued: the next attempt must not be throttled
         return result
 
@@ -411,7 +418,7 @@ def _wire_event(
     except ValueError as error:
         return None, f"invalid custom_metadata: {error}"
     body = {
-        "eventId": str(uuid.uuid4()),
+        "eventId": new_event_id(),
         "eventType": built.event_type,
         "useCaseId": common.text(use_case_id),
         "timestamp": frame.timestamp,
