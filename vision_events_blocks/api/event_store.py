@@ -86,6 +86,8 @@ def to_event_store_body(event: Union[VisionEvent, Mapping[str, Any]], images: Se
     wire_images: List[Dict[str, Any]] = [dict(i) for i in (wire.get("images") or [])]
     if len(images) > len(wire_images):
         wire_images += [{} for _ in range(len(images) - len(wire_images))]
+    if len(wire_images) > len(images):
+        raise ValueError(f"images[{len(images)}]: the Event Store takes images inline; pass its bytes in images[{len(images)}]")
     for index, image in enumerate(images):
         if not isinstance(image, EventStoreImage) or (image.output is None and image.input is None):
             raise ValueError(f"images[{index}] must be an EventStoreImage with output and/or input bytes")
@@ -105,9 +107,7 @@ def to_event_store_body(event: Union[VisionEvent, Mapping[str, Any]], images: Se
     body_images = []
     for index, image in enumerate(wire_images):
         entry = {k: v for k, v in image.items() if k not in ("sourceId", "inputSourceId")}
-        given = images[index] if index < len(images) else None
-        if given is None:
-            raise ValueError(f"images[{index}]: the Event Store takes images inline; pass its bytes in images[{index}]")
+        given = images[index]
         if given.output is not None:
             entry["base64Image"] = _b64(given.output)
         if given.input is not None:

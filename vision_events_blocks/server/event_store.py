@@ -59,6 +59,9 @@ _V2_NAMES = {"eventType": "event_schema", "useCaseId": "solution", "timestamp": 
              "inputSourceId": "inputBase64Image", "deviceId": "custom_metadata.ve_device_id",
              "streamId": "custom_metadata.ve_stream_id", "workflowId": "custom_metadata.ve_workflow_id",
              "comment": "custom_metadata.ve_comment", "eventId": "Idempotency-Key"}
+_TEXT_NAMES = {"eventData": "event_data", "customMetadata": "custom_metadata", "eventType": "event_schema",
+               "useCaseId": "solution"}
+_RENAME_IN_TEXT = re.compile(r"\b(" + "|".join(_TEXT_NAMES) + r")\b")
 _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_ID_LENGTH)
 
@@ -94,7 +97,7 @@ def describe(exc: ValidationError, limit: int = 3) -> str:
         message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         where = _where(err["loc"])
         problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
+    return _RENAME_IN_TEXT.sub(lambda m: _TEXT_NAMES[m.group(0)], "; ".join(problems))
 
 
 def decode_image(value: Any, where: str, max_bytes: int, sniff: Callable[[bytes], Optional[tuple]]) -> Tuple[bytes, tuple]:
