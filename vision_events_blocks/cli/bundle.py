@@ -41,7 +41,8 @@ def _summary(uploader: Uploader, skipped_files: List[Outcome], as_json: bool) ->
         if outcome.outcome == "delivered" and not outcome.reason:
             continue
         where = f" -> {outcome.moved_to}" if outcome.moved_to and outcome.outcome == "refused" else ""
-        click.echo(f"  {outcome.outcome:<9} {outcome.path.name}: {outcome.reason}{where}")
+        reason = outcome.reason if outcome.reason.startswith(outcome.path.name) else f"{outcome.path.name}: {outcome.reason}"
+        click.echo(f"  {outcome.outcome:<9} {reason}{where}")
     return counts
 
 
