@@ -177,3 +177,17 @@ def test_watch_follows_a_folder_until_terminated(local_server, use_case_id, tmp_
     assert process.returncode == 0, err
     assert json.loads(out)["delivered"] == 3
     assert sorted(e["eventId"] for e in local_server.events(use_case_id)) == sorted(first + later)
+
+
+def test_watch_takes_only_settled_bundles_so_a_copy_in_progress_is_not_refused(tmp_path):
+    from vision_events_blocks.cli._bundle_upload import collect
+
+    inbox = tmp_path / "inbox"
+    old, fresh = ours(inbox, 2)
+    [old_path] = inbox.glob(f"*{old}*")
+    os.utime(old_path, (time.time() - 60, time.time() - 60))
+    (inbox / ".tmp_x_event.tar.gz").write_bytes(b"being written")
+    found, skipped = collect([inbox], min_age_s=5.0)
+    assert found == [old_path] and skipped == []
+    found, _ = collect([inbox])  # a one-shot run takes everything that is there
+    assert len(found) == 2 and all(fresh in p.name or old in p.name for p in found)

@@ -53,9 +53,20 @@ def is_candidate(path: Path) -> bool:
     return path.name.endswith(BUNDLE_SUFFIX) and not path.name.startswith(".")
 
 
-def collect(paths: Sequence[Path]) -> Tuple[List[Path], List[Outcome]]:
+def _settled(path: Path, min_age_s: float) -> bool:
+    """Untouched for ``min_age_s``: a copier that writes in place (``cp``) has finished."""
+    if min_age_s <= 0:
+        return True
+    try:
+        return time.time() - path.stat().st_mtime >= min_age_s
+    except OSError:
+        return False
+
+
+def collect(paths: Sequence[Path], min_age_s: float = 0.0) -> Tuple[List[Path], List[Outcome]]:
     """Bundles named or found (non-recursively) in folders, oldest name first; plus the files
-    of those folders that are not bundles (skipped, with the reason)."""
+    of those folders that are not bundles (skipped, with the reason). With ``min_age_s``
+    (``--watch``), bundles in folders modified more recently wait for a later look."""
     bundles: List[Path] = []
     skipped: List[Outcome] = []
     for path in paths:
@@ -64,7 +75,8 @@ def collect(paths: Sequence[Path]) -> Tuple[List[Path], List[Outcome]]:
                 if entry.name.startswith(".") or entry.is_dir():
                     continue  # temporary files of a writer; the refused/done folders
                 if is_candidate(entry):
-                    bundles.append(entry)
+                    if _settled(entry, min_age_s):
+                        bundles.append(entry)
                 elif not entry.name.endswith(ERROR_SUFFIX):
                     skipped.append(Outcome(entry, "skipped", "not a bundle (*.tar.gz)"))
         else:

@@ -68,11 +68,13 @@ def _make_sender(api_url: Optional[str], api_key: Optional[str]) -> Tuple[Any, A
               help="Move delivered bundles here instead of deleting them.")
 @click.option("--watch", is_flag=True, help="Keep following the folders for new bundles until interrupted.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between looks at the folders (--watch).")
+@click.option("--settle", default=1.0, show_default=True,
+              help="With --watch: take a bundle once unmodified this long (for copiers that write in place).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the API's acknowledgement.")
 @click.option("--in-flight", default=20, show_default=True, help="Bundles read and queued before waiting for them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def upload(paths: Tuple[Path, ...], api_url: Optional[str], api_key: Optional[str], use_case_id: Optional[str],
-           refused_dir: Optional[Path], done_dir: Optional[Path], watch: bool, interval: float, timeout: float,
+           refused_dir: Optional[Path], done_dir: Optional[Path], watch: bool, interval: float, settle: float, timeout: float,
            in_flight: int, as_json: bool) -> None:
     """Deliver bundle files (or every *.tar.gz in folders) to the API, keeping each bundle's eventId.
 
@@ -92,7 +94,7 @@ def upload(paths: Tuple[Path, ...], api_url: Optional[str], api_key: Optional[st
     aborted: Optional[str] = None
     try:
         while True:
-            found, not_bundles = collect(list(paths))
+            found, not_bundles = collect(list(paths), min_age_s=settle if watch else 0.0)
             for outcome in not_bundles:
                 skipped_files.setdefault(str(outcome.path), outcome)  # reported once, not at every look
             if found:
