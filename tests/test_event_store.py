@@ -231,3 +231,34 @@ def test_builtin_block_reports_529_backpressure_and_a_missing_key(run_workflow, 
     assert result["ve"]["error_status"] is True and "529" in result["ve"]["message"]
     assert "capacity" in result["ve"]["message"]
     assert faults.events(use_case_id) == []
+
+
+# ------------------------------------------------------------------------------- the enterprise event_writer sink
+ENTERPRISE_PLUGIN = "roboflow_workflows.enterprise_blocks.loader"
+
+
+def test_enterprise_event_writer_without_solution_goes_to_the_configured_use_case(run_workflow, monkeypatch, tmp_path):
+    """It sends no ``solution``: refused with a hint, then stored once the server names a default use case."""
+    from vision_events_blocks.server.testing import LocalServer
+
+    monkeypatch.setenv("WORKFLOWS_PLUGINS", f"{ENTERPRISE_PLUGIN},vision_events_blocks")
+    monkeypatch.delenv("VISION_EVENTS_EVENT_STORE_USE_CASE", raising=False)
+    spec = {"version": "1.0", "inputs": [{"type": "WorkflowImage", "name": "image"}],
+            "steps": [{"type": "roboflow_enterprise/event_writer_sink@v1", "name": "writer", "event_schema": "inventory_count",
+                       "output_image": "$inputs.image", "input_image": "$inputs.image", "item_count": 4, "location": "aisle 7",
+                       "custom_metadata": {"shelf": "3"}, "fire_and_forget": False}],
+            "outputs": [{"type": "JsonField", "name": "writer", "selector": "$steps.writer.*"}]}
+    frame = np.full((24, 32, 3), 50, np.uint8)
+    with LocalServer(data_dir=tmp_path / "server") as server:
+        use_case = server.create_use_case("edge-box")
+        spec["steps"][0]["event_ingestion_url"] = server.url
+        monkeypatch.setenv("EVENT_INGESTION_API_KEY", server.api_key)
+        [result] = run_workflow(spec, {"image": frame})
+        assert result["writer"]["error_status"] is True and "solution: required" in result["writer"]["message"]
+        monkeypatch.setenv("VISION_EVENTS_EVENT_STORE_USE_CASE", use_case)
+        server.restart()
+        [result] = run_workflow(spec, {"image": frame})
+        assert result["writer"]["error_status"] is False, result["writer"]["message"]
+        [stored] = server.events(use_case)
+        assert stored["eventId"] == result["writer"]["event_id"] and stored["eventData"] == {"itemCount": 4, "location": "aisle 7"}
+        assert stored["customMetadata"] == {"shelf": "3"} and httpx.get(stored["images"][0]["url"]).status_code == 200

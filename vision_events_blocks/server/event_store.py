@@ -19,7 +19,9 @@ validated with :class:`~vision_events_blocks.api.models.VisionEvent` and is visi
 see docs/event-store.md) are the safe ones:
 
 * a key is always required (``X-API-Key``, or ``Authorization: Bearer``), with write scope;
-* ``solution`` is required and must name an active use case (a bad one is a 400 naming it);
+* ``solution`` must name an active use case (a bad one is a 400 naming it); a body without one
+  (the enterprise ``event_writer`` sink sends none) goes to the use case named by
+  ``VISION_EVENTS_EVENT_STORE_USE_CASE`` on the server, else is a 400 ``solution: required``;
 * unknown top-level or image keys are refused, naming the key;
 * ``Idempotency-Key: <eventId>`` (sent by our client) makes a retry overwrite instead of
   duplicating; without it the server makes a uuid4 ``id``;
@@ -31,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -48,6 +51,7 @@ MAX_BODY_BYTES = 48 * 1024 * 1024          # base64 inflates images by a third
 TOP_LEVEL_KEYS = ("inference_timestamp", "solution", "event_schema", "event_data", "images",
                   "custom_metadata", "displayImagePosition")
 REQUIRED_KEYS = ("inference_timestamp", "solution", "event_schema")
+DEFAULT_USE_CASE_ENV = "VISION_EVENTS_EVENT_STORE_USE_CASE"
 IMAGE_KEYS = ("base64Image", "inputBase64Image", "label", "objectDetections", "classifications",
               "instanceSegmentations", "keypoints")
 IMAGE_SOURCES = (("base64Image", "sourceId"), ("inputBase64Image", "inputSourceId"))
@@ -120,14 +124,18 @@ def decode_image(value: Any, where: str, max_bytes: int, sniff: Callable[[bytes]
 
 
 def to_wire_event(body: Dict[str, Any], event_id: str, max_image_bytes: int,
-                  sniff: Callable[[bytes], Optional[tuple]]) -> Tuple[VisionEvent, List[tuple]]:
+                  sniff: Callable[[bytes], Optional[tuple]],
+                  default_use_case: Optional[str] = None) -> Tuple[VisionEvent, List[tuple]]:
     """The v2 body as a validated :class:`VisionEvent` plus the decoded images to save."""
     unknown = [k for k in body if k not in TOP_LEVEL_KEYS]
     if unknown:
         raise EventStoreError(400, f"{unknown[0][:100]}: unknown field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
+    if body.get("solution") in (None, "") and default_use_case:
+        body = {**body, "solution": default_use_case}
     for key in REQUIRED_KEYS:
         if body.get(key) in (None, ""):
-            raise EventStoreError(400, f"{key}: required")
+            hint = f" (or set {DEFAULT_USE_CASE_ENV} on the server)" if key == "solution" else ""
+            raise EventStoreError(400, f"{key}: required{hint}")
     images = body.get("images", [])
     if not isinstance(images, list):
         raise EventStoreError(400, "images: must be a list")
@@ -178,6 +186,7 @@ def build_router(store: Store, keys: KeyRing, *, max_image_bytes: int,
                  sniff: Callable[[bytes], Optional[tuple]]) -> APIRouter:
     """The ``/v2/events`` route on the server's store and keys (mounted by :func:`..app.create_app`)."""
     router = APIRouter()
+    default_use_case = os.environ.get(DEFAULT_USE_CASE_ENV) or None
 
     def authorize(request: Request) -> None:
         key = request.headers.get("x-api-key")
@@ -217,7 +226,7 @@ def build_router(store: Store, keys: KeyRing, *, max_image_bytes: int,
 
     def ingest(body: Dict[str, Any], event_id: str) -> str:
         """Validate everything, then save the images and the event (nothing written on a refusal)."""
-        event, pending = to_wire_event(body, event_id, max_image_bytes, sniff)
+        event, pending = to_wire_event(body, event_id, max_image_bytes, sniff, default_use_case)
         if event.use_case_id not in store.active_use_case_ids([event.use_case_id]):
             raise EventStoreError(400, f"solution: Solution not found (no active use case {event.use_case_id[:100]!r})")
         for source_id, content, (ext, content_type) in pending:
