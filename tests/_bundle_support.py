@@ -28,9 +28,10 @@ def our_event(use_case_id: Optional[str] = None, **fields: Any) -> Dict[str, Any
     return event
 
 
-def tarball(members: Dict[str, bytes], *, payload: Optional[Dict[str, Any]] = None, links: Dict[str, str] = {},
-            hardlinks: Dict[str, str] = {}, gzip: bool = True) -> bytes:
+def tarball(members: Dict[str, bytes], *, payload: Optional[Dict[str, Any]] = None, links: Optional[Dict[str, str]] = None,
+            hardlinks: Optional[Dict[str, str]] = None, gzip: bool = True) -> bytes:
     """A tar(.gz) with the given regular members (+ payload.json, symlinks, hard links)."""
+    links, hardlinks = links or {}, hardlinks or {}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz" if gzip else "w") as tar:
         items = dict(members)

@@ -117,10 +117,12 @@ BAD = [
     ("traversal", lambda t: tarball({**FILES, "../../etc/passwd": b"root:x:0:0"}, payload=v1_payload()), "path traversal"),
     ("absolute", lambda t: tarball({**FILES, "/etc/passwd": b"root:x:0:0"}, payload=v1_payload()), "absolute path"),
     ("symlink-member", lambda t: tarball(FILES, payload=v1_payload(), links={"images/link.jpg": "/etc/passwd"}), "link members"),
-    ("hardlink-member", lambda t: tarball(FILES, payload=v1_payload(), hardlinks={"images/hard.jpg": "images/out.jpg"}), "link members"),
+    ("hardlink-member", lambda t: tarball(FILES, payload=v1_payload(), hardlinks={"images/hard.jpg": "images/out.jpg"}),
+     "link members"),
     ("not-an-image", lambda t: tarball({**FILES, "images/out.jpg": b"<html>no image</html>"}, payload=v1_payload()),
      "images[0].file (images/out.jpg): not an image"),
-    ("missing-member", lambda t: tarball({"images/out.jpg": JPEG}, payload=v1_payload()), "images[0].inputFile: the archive has no member"),
+    ("missing-member", lambda t: tarball({"images/out.jpg": JPEG}, payload=v1_payload()),
+     "images[0].inputFile: the archive has no member"),
     ("bad-event", lambda t: tarball(FILES, payload=v1_payload(eventType="alarm")), "invalid event: eventType"),
     ("duplicate", lambda t: _duplicate(), "appears twice"),
 ]
@@ -174,7 +176,8 @@ def test_builtin_block_bundles_read_back_and_match_our_layout(run_workflow, tmp_
         path = Path(output["bundle_path"])
         bundle = read_bundle(path)
         assert bundle.event_id == output["event_id"] == bundle_event_id(path)
-        assert bundle.event["eventData"] == {"result": "fail"} and bundle.event["images"][0]["objectDetections"][0]["class"] == "scratch"
+        assert bundle.event["eventData"] == {"result": "fail"}
+        assert bundle.event["images"][0]["objectDetections"][0]["class"] == "scratch"
         assert bundle.images[0].output[:3] == b"\xff\xd8\xff" and bundle.images[0].input[:3] == b"\xff\xd8\xff"
         theirs = payload_of(path)
         ours = payload_of(write_bundle(tmp_path / "ours", bundle.event, list(bundle.images)))

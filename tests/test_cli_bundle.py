@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Callable, List
 
 import httpx
-import pytest
 
-from _bundle_support import BOX, JPEG, PNG, our_event, tarball, v1_payload, FILES, write_builtin_bundles
+from _bundle_support import FILES, JPEG, PNG, our_event, tarball, v1_payload, write_builtin_bundles
 from vision_events_blocks.api.bundles import BundleImage, write_bundle
 
 ROOT = Path(__file__).resolve().parents[1]

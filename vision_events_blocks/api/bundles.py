@@ -360,7 +360,8 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
         event_images.append(entry)
         image_bytes.append(BundleImage(**found))
     event = {**payload, "images": event_images}
-    placeholders = [{**e, **{wk: _PLACEHOLDER for fk, wk, _ in FILE_KEYS if fk in i}} for e, i in zip(event_images, raw_images)]
+    placeholders = [{**entry, **{wk: _PLACEHOLDER for fk, wk, _ in FILE_KEYS if fk in raw}}
+                    for entry, raw in zip(event_images, raw_images, strict=True)]
     _validated({**event, "images": placeholders}, path)
     return Bundle(path=path, event=event, images=tuple(image_bytes))
 

@@ -149,8 +149,10 @@ class EventStoreClient:
             raise ValueError("the Event Store URL must not carry credentials or a query string")
         raw_key = api_key if api_key is not None else os.environ.get(EVENT_STORE_KEY_ENV) or None
         self._api_key = raw_key if isinstance(raw_key, ApiKey) or raw_key is None else ApiKey(raw_key)
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT
         self._http = httpx.Client(
-            timeout=DEFAULT_TIMEOUT if timeout is None else (timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)),
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             headers={"User-Agent": default_user_agent(), "Accept": "application/json"},
             transport=transport, follow_redirects=False,
         )

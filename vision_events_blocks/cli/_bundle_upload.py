@@ -183,7 +183,7 @@ class Uploader:
         if self.use_case_id:
             event["useCaseId"] = self.use_case_id
         images = []
-        for entry, data in zip(event.get("images") or [], bundle.images):
+        for entry, data in zip(event.get("images") or [], bundle.images, strict=True):
             image = dict(entry)
             if data.output is not None:
                 image["sourceId"] = self._upload_image(data.output, deadline)
