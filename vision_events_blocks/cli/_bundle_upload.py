@@ -220,7 +220,7 @@ class Uploader:
             self.note(Outcome(path, "kept", f"image upload failed: {exc}", bundle.event_id))
             return None
         try:
-            event_id = self.sender.submit(event)
+            event_id = self.sender.submit(event, can_wait=True)  # a file can wait: back-pressure, never shedding
         except (ValueError, TypeError) as exc:
             self._refuse(path, f"{path.name}: invalid event: {exc}", bundle.event_id)
             return None
