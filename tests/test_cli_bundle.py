@@ -125,6 +125,7 @@ def test_a_refused_key_moves_nothing(local_server, use_case_id, tmp_path):
     ours(inbox, 2, use_case_id)
     finished = run_cli(local_server, inbox, key="not-a-valid-key", timeout=120)
     assert finished.returncode == 1 and "refused the key" in finished.stderr
+    assert "delivered 0, skipped 0, refused 0, not acknowledged (left for a rerun) 2" in finished.stdout
     assert "not-a-valid-key" not in finished.stdout + finished.stderr
     assert len(list(inbox.glob("*.tar.gz"))) == 2 and not (inbox / "refused").exists()
     assert local_server.events(use_case_id) == []

@@ -260,8 +260,13 @@ class Uploader:
                 advance(1)
             pending.clear()
 
-        for path in bundles:
+        queue = list(bundles)
+        for index, path in enumerate(queue):
             if stop() or aborted is not None:
+                why = "stopped" if aborted is None else "the run stopped: the API refused the key"
+                for rest in queue[index:]:  # every bundle is accounted for, even those never tried
+                    self.note(Outcome(rest, "kept", f"not tried ({why}); left for a rerun"))
+                    advance(1)
                 break
             try:
                 submitted = self._submit(path)
@@ -269,7 +274,7 @@ class Uploader:
                 aborted = exc
                 self.note(Outcome(path, "kept", str(exc)))
                 advance(1)
-                break
+                continue
             if submitted is None:
                 advance(1)
             else:
