@@ -26,7 +26,6 @@ import base64
 import dataclasses
 import json
 import os
-from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import httpx
@@ -80,6 +79,12 @@ def _b64(data: Union[bytes, bytearray, memoryview]) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
+def _iso_offset(timestamp: str) -> str:
+    """``...Z`` -> ``...+00:00``, the form the built-in sends (``datetime.isoformat()``), which
+    every ISO parser reads (Python's ``fromisoformat`` takes ``Z`` only from 3.11)."""
+    return timestamp[:-1] + "+00:00" if timestamp.endswith("Z") else timestamp
+
+
 def to_event_store_body(event: Union[VisionEvent, Mapping[str, Any]], images: Sequence[EventStoreImage] = ()) -> Dict[str, Any]:
     """The v2 body for ``event`` (validated first; ``ValueError`` names the field)."""
     wire = dict(event.to_wire() if isinstance(event, VisionEvent) else event)
@@ -96,35 +101,33 @@ def to_event_store_body(event: Union[VisionEvent, Mapping[str, Any]], images: Se
         if image.input is not None:
             wire_images[index]["inputSourceId"] = _PLACEHOLDER
     probe = {**wire, "images": wire_images, "eventId": wire.get("eventId") or _PLACEHOLDER}  # the service may make the id
-    checked = VisionEvent.model_validate(probe)  # raises ValidationError (a ValueError) naming the field
-    metadata = dict(checked.custom_metadata)
+    checked = VisionEvent.model_validate(probe).to_wire()  # raises ValidationError (a ValueError) naming the field
+    metadata = dict(checked.get("customMetadata") or {})
     for field, key in CONTEXT_METADATA:
-        value = wire.get(field)
-        if value is not None:
-            metadata[key] = value
+        if checked.get(field) is not None:
+            metadata[key] = checked[field]
     if len(metadata) > MAX_METADATA_KEYS:
         raise ValueError(f"customMetadata: {len(metadata)} keys with the ve_* context keys; at most {MAX_METADATA_KEYS}")
     body_images = []
-    for index, image in enumerate(wire_images):
-        entry = {k: v for k, v in image.items() if k not in ("sourceId", "inputSourceId")}
-        given = images[index]
+    for image, given in zip(checked.get("images") or [], images, strict=True):
+        # like the built-in: no empty annotation lists
+        entry = {k: v for k, v in image.items() if k not in ("sourceId", "inputSourceId") and v != []}
         if given.output is not None:
             entry["base64Image"] = _b64(given.output)
         if given.input is not None:
             entry["inputBase64Image"] = _b64(given.input)
         body_images.append(entry)
-    timestamp = checked.timestamp
     body: Dict[str, Any] = {
-        "inference_timestamp": timestamp.isoformat() if isinstance(timestamp, datetime) else str(timestamp),
-        "solution": checked.use_case_id,
-        "event_schema": checked.event_type,
-        "event_data": wire.get("eventData") or {},
+        "inference_timestamp": _iso_offset(checked["timestamp"]),
+        "solution": checked["useCaseId"],
+        "event_schema": checked["eventType"],
+        "event_data": checked.get("eventData") or {},
         "images": body_images,
     }
     if metadata:
         body["custom_metadata"] = metadata
     if body_images:
-        body["displayImagePosition"] = wire.get("displayImagePosition", 0)
+        body["displayImagePosition"] = checked.get("displayImagePosition", 0)
     return body
 
 
