@@ -21,8 +21,10 @@ import dataclasses
 import os
 import re
 import shutil
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -114,7 +116,7 @@ class Uploader:
 
     def __init__(self, client: Any, sender: Any, *, use_case_id: Optional[str] = None,
                  refused_dir: Optional[Path] = None, done_dir: Optional[Path] = None,
-                 timeout_s: float = 300.0, in_flight: int = 20) -> None:
+                 timeout_s: float = 300.0, in_flight: int = 20, upload_threads: int = 4) -> None:
         self.client = client
         self.sender = sender
         self.use_case_id = use_case_id
@@ -122,6 +124,8 @@ class Uploader:
         self.done_dir = done_dir
         self.timeout_s = timeout_s
         self.in_flight = max(1, in_flight)
+        self.upload_threads = max(1, upload_threads)
+        self._lock = threading.Lock()  # outcomes and refused-folder names, shared by the upload threads
         self.outcomes: List[Outcome] = []
 
     # -- outcomes ----------------------------------------------------------------------------
@@ -130,7 +134,8 @@ class Uploader:
         return {k: counted.get(k, 0) for k in ("delivered", "skipped", "refused", "kept")}
 
     def note(self, outcome: Outcome) -> Outcome:
-        self.outcomes.append(outcome)
+        with self._lock:
+            self.outcomes.append(outcome)
         return outcome
 
     def _refuse(self, path: Path, reason: str, event_id: str = "") -> Outcome:
@@ -138,17 +143,23 @@ class Uploader:
         folder = self.refused_dir or path.parent / "refused"
         moved = ""
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            target = _free_name(folder, path.name)
-            Path(f"{target}{ERROR_SUFFIX}").write_text(reason + "\n", encoding="utf-8")
-            try:
-                os.replace(path, target)
-            except OSError:
-                shutil.move(str(path), str(target))
-            moved = str(target)
+            with self._lock:
+                moved = self._move_aside(path, folder, reason)
         except OSError as exc:
             reason = f"{reason} (could not move it aside: {exc.strerror or exc})"
         return self.note(Outcome(path, "refused", reason, event_id, moved))
+
+    @staticmethod
+    def _move_aside(path: Path, folder: Path, reason: str) -> str:
+        """The reason first, then the bundle: a crash in between leaves the bundle in place."""
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _free_name(folder, path.name)
+        Path(f"{target}{ERROR_SUFFIX}").write_text(reason + "\n", encoding="utf-8")
+        try:
+            os.replace(path, target)
+        except OSError:
+            shutil.move(str(path), str(target))
+        return str(target)
 
     def _delivered(self, path: Path, event_id: str) -> Outcome:
         moved = ""
@@ -240,47 +251,50 @@ class Uploader:
             return
         self.note(Outcome(path, "kept", f"not acknowledged ({result.status}: {result.message}); left for a rerun", event_id))
 
+    def _drain(self, pending: List[Tuple[Path, str]], advance: Callable[[int], None],
+               aborted: Optional[RunAborted]) -> Optional[RunAborted]:
+        """Wait for the window's events; a refused key stops the settling (bundles stay)."""
+        deadline = time.monotonic() + self.timeout_s
+        for path, event_id in pending:
+            if aborted is None:
+                try:
+                    self._settle(path, event_id, deadline)
+                except RunAborted as exc:
+                    aborted = exc
+            else:
+                self.note(Outcome(path, "kept", "run aborted before acknowledgement", event_id))
+            advance(1)
+        return aborted
+
     def run(self, bundles: Iterable[Path], advance: Callable[[int], None] = lambda n: None,
             stop: Callable[[], bool] = lambda: False) -> None:
-        """Process bundles a window at a time (memory stays bounded), advancing the progress bar."""
-        pending: List[Tuple[Path, str]] = []
-        aborted: Optional[RunAborted] = None
-
-        def drain() -> None:
-            nonlocal aborted
-            deadline = time.monotonic() + self.timeout_s
-            for path, event_id in pending:
-                if aborted is None:
-                    try:
-                        self._settle(path, event_id, deadline)
-                    except RunAborted as exc:
-                        aborted = exc
-                else:
-                    self.note(Outcome(path, "kept", "run aborted before acknowledgement", event_id))
-                advance(1)
-            pending.clear()
-
+        """Process bundles a window at a time (memory stays bounded: one bundle per upload
+        thread), uploading images on ``upload_threads`` threads, advancing the progress bar."""
         queue = list(bundles)
-        for index, path in enumerate(queue):
-            if stop() or aborted is not None:
-                why = "stopped" if aborted is None else "the run stopped: the API refused the key"
-                for rest in queue[index:]:  # every bundle is accounted for, even those never tried
-                    self.note(Outcome(rest, "kept", f"not tried ({why}); left for a rerun"))
-                    advance(1)
-                break
-            try:
-                submitted = self._submit(path)
-            except RunAborted as exc:
-                aborted = exc
-                self.note(Outcome(path, "kept", str(exc)))
-                advance(1)
-                continue
-            if submitted is None:
-                advance(1)
-            else:
-                pending.append(submitted)
-            if len(pending) >= self.in_flight:
-                drain()
-        drain()
+        aborted: Optional[RunAborted] = None
+        with ThreadPoolExecutor(max_workers=self.upload_threads, thread_name_prefix="bundle-upload") as pool:
+            for start in range(0, len(queue), self.in_flight):
+                if stop() or aborted is not None:
+                    why = "stopped" if aborted is None else "the run stopped: the API refused the key"
+                    for rest in queue[start:]:  # every bundle is accounted for, even those never tried
+                        self.note(Outcome(rest, "kept", f"not tried ({why}); left for a rerun"))
+                        advance(1)
+                    break
+                window = queue[start:start + self.in_flight]
+                futures = [pool.submit(self._submit, path) for path in window]
+                pending: List[Tuple[Path, str]] = []
+                for path, future in zip(window, futures, strict=True):
+                    try:
+                        submitted = future.result()
+                    except RunAborted as exc:
+                        aborted = aborted or exc
+                        self.note(Outcome(path, "kept", str(exc)))
+                        advance(1)
+                        continue
+                    if submitted is None:
+                        advance(1)
+                    else:
+                        pending.append(submitted)
+                aborted = self._drain(pending, advance, aborted)
         if aborted is not None:
             raise aborted

@@ -72,10 +72,11 @@ def _make_sender(api_url: Optional[str], api_key: Optional[str]) -> Tuple[Any, A
               help="With --watch: take a bundle once unmodified this long (for copiers that write in place).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the API's acknowledgement.")
 @click.option("--in-flight", default=20, show_default=True, help="Bundles read and queued before waiting for them.")
+@click.option("--upload-threads", default=4, show_default=True, help="Bundles whose images upload at the same time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def upload(paths: Tuple[Path, ...], api_url: Optional[str], api_key: Optional[str], use_case_id: Optional[str],
            refused_dir: Optional[Path], done_dir: Optional[Path], watch: bool, interval: float, settle: float, timeout: float,
-           in_flight: int, as_json: bool) -> None:
+           in_flight: int, upload_threads: int, as_json: bool) -> None:
     """Deliver bundle files (or every *.tar.gz in folders) to the API, keeping each bundle's eventId.
 
     A bundle is removed (or moved to --done-dir) only once the API acknowledged its event;
@@ -87,7 +88,7 @@ def upload(paths: Tuple[Path, ...], api_url: Optional[str], api_key: Optional[st
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     uploader = Uploader(client, sender, use_case_id=use_case_id, refused_dir=refused_dir, done_dir=done_dir,
-                        timeout_s=timeout, in_flight=in_flight)
+                        timeout_s=timeout, in_flight=in_flight, upload_threads=upload_threads)
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set()) if watch else None
     skipped_files: Dict[str, Outcome] = {}
