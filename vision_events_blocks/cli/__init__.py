@@ -16,8 +16,8 @@ def main() -> None:
     """Vision Events from the command line: query, use cases, the local server, the outbox, the demo."""
 
 
-# module -> what it adds: query/schema/use-cases (client), serve (server), outbox (delivery), demo
-for _module in ("query", "serve", "outbox", "demo"):
+# module -> what it adds: query/schema/use-cases (client), serve (server), outbox (delivery), demo, bundle
+for _module in ("query", "serve", "outbox", "demo", "bundle"):
     try:
         importlib.import_module(f"{__name__}.{_module}")
     except ModuleNotFoundError as exc:  # not written yet, or an optional extra is missing

@@ -60,6 +60,7 @@ from ..api.models import (
 from . import DEFAULT_LOOKBACK_DAYS
 from .auth import MANAGE_SCOPES, READ_SCOPES, WRITE_SCOPES, AuthError, KeyRing, KeySpec
 from .bundle import MAX_BUNDLE_BYTES, BundleError, read_bundle, referenced_files
+from .event_store import build_router as build_event_store_router
 from .faults import FaultMiddleware, FaultSettings, FaultState, RequestLog
 from .query import CursorCodec, CursorKey, InvalidCursor, build_query
 from .store import (
@@ -530,6 +531,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         await run_in_threadpool(use_case_or_404, use_case_id)
         fields = await run_in_threadpool(store.metadata_schema, use_case_id, cutoff_micros(config.lookback_days))
         return {"fields": {k: {"types": v} for k, v in fields.items()}, "useCaseId": use_case_id}
+
+    app.include_router(build_event_store_router(store, keys, max_image_bytes=config.max_upload_bytes, sniff=sniff_image))
 
     # -- health and admin --------------------------------------------------------------------
     @app.get("/_health")

@@ -1,9 +1,10 @@
 """Opt-in fault injection and the request log, as one ASGI middleware.
 
-Faults apply only to the API routes (``/vision-events...``), before authentication, the way
-a failing load balancer would answer: an outage window (503 + ``Retry-After`` for N
-seconds), random 429s (with ``Retry-After``), random 503s, and added latency. They are all
-off by default. Connection-refused outages are made by stopping the server instead
+Faults apply only to the API routes (``/vision-events...`` and the Event Store's ``/v2/...``),
+before authentication, the way a failing load balancer would answer: an outage window (503 +
+``Retry-After`` for N seconds), random 429s (with ``Retry-After``), random 503s, added
+latency, and -- on the Event Store routes only -- random 529s (the edge device's
+back-pressure, with ``Retry-After``). They are all off by default. Connection-refused outages are made by stopping the server instead
 (``LocalServer.stop()`` / ``start()``).
 
 The request log records method, path, status and a connection id (client host:port, unique
@@ -24,6 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 API_PREFIX = "/vision-events"
+EVENT_STORE_PREFIX = "/v2/"
+API_PREFIXES = (API_PREFIX, EVENT_STORE_PREFIX)
+BACKPRESSURE_STATUS = 529
 REQUEST_LOG_SIZE = 200_000
 
 
@@ -37,6 +41,7 @@ class FaultSettings(BaseModel):
     rate_limit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     retry_after_s: float = Field(default=1.0, ge=0.0, le=3600.0)
     outage_seconds: float = Field(default=0.0, ge=0.0, le=86_400.0)
+    backpressure_rate: float = Field(default=0.0, ge=0.0, le=1.0)  # 529 on /v2/... only
 
 
 class FaultState:
@@ -57,7 +62,7 @@ class FaultState:
         body["outageRemainingSeconds"] = max(0.0, self.outage_until - time.monotonic())
         return body
 
-    def decide(self) -> Optional[tuple]:
+    def decide(self, path: str = API_PREFIX) -> Optional[tuple]:
         """``(status, message, retry_after)`` for an injected failure, or ``None``."""
         s = self.settings
         remaining = self.outage_until - time.monotonic()
@@ -65,6 +70,9 @@ class FaultState:
             return 503, "Service unavailable (injected outage)", max(1, round(remaining))
         with self._lock:
             draw = self._random.random()
+            pressure = self._random.random() if s.backpressure_rate else 1.0
+        if path.startswith(EVENT_STORE_PREFIX) and pressure < s.backpressure_rate:
+            return BACKPRESSURE_STATUS, "Device at capacity: waiting for cloud uploads to drain (injected)", s.retry_after_s
         if draw < s.rate_limit_rate:
             return 429, "Rate limit exceeded (injected)", s.retry_after_s
         if draw < s.rate_limit_rate + s.fail_rate:
@@ -99,7 +107,7 @@ class FaultMiddleware:
         self.log = log
 
     async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIXES):
             await self.app(scope, receive, send)
             return
         status_seen: List[int] = []
@@ -110,11 +118,11 @@ class FaultMiddleware:
             await send(message)
 
         try:
-            injected = self.faults.decide() if self.faults else None
+            injected = self.faults.decide(scope["path"]) if self.faults else None
             if self.faults and self.faults.settings.latency_ms:
                 await asyncio.sleep(self.faults.settings.latency_ms / 1000)
             if injected:
-                await _send_error(send_and_record, *injected)
+                await _send_error(send_and_record, *injected, detail=scope["path"].startswith(EVENT_STORE_PREFIX))
             else:
                 await self.app(scope, receive, send_and_record)
         finally:
@@ -129,8 +137,9 @@ class FaultMiddleware:
                 })
 
 
-async def _send_error(send: Any, status: int, message: str, retry_after: Optional[float]) -> None:
-    body = json.dumps({"error": message}).encode()
+async def _send_error(send: Any, status: int, message: str, retry_after: Optional[float], detail: bool = False) -> None:
+    """``{"error"}`` like every API error; Event Store routes add ``detail`` (what its clients read)."""
+    body = json.dumps({"error": message, "detail": message} if detail else {"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if retry_after is not None:
         headers.append((b"retry-after", _format_retry_after(retry_after).encode()))

@@ -219,12 +219,14 @@ class LocalServer:
         rate_limit_rate: float = 0.0,
         retry_after_s: float = 1.0,
         outage_seconds: float = 0.0,
+        backpressure_rate: float = 0.0,
     ) -> Dict[str, Any]:
-        """Replace every fault setting (no arguments: all off). Needs ``faults=True``."""
+        """Replace every fault setting (no arguments: all off). Needs ``faults=True``.
+        ``backpressure_rate``: share of Event Store (``/v2/...``) requests answered 529."""
         self._require_admin()
         return self._call("PUT", "/_admin/faults", json={
             "failRate": fail_rate, "latencyMs": latency_ms, "rateLimitRate": rate_limit_rate,
-            "retryAfterS": retry_after_s, "outageSeconds": outage_seconds,
+            "retryAfterS": retry_after_s, "outageSeconds": outage_seconds, "backpressureRate": backpressure_rate,
         })
 
     def request_log(self) -> List[Dict[str, Any]]:
