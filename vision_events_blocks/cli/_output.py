@@ -1,4 +1,4 @@
-"""Writing events out: a readable table, JSON lines or CSV, streamed page by page.
+"""Writing events out: a readable table, a JSON array, JSON lines or CSV, streamed page by page.
 
 Every writer takes events one at a time, so exporting a large query never holds more than
 one page in memory. Cells of the table are cut to a fixed width; jsonl and csv are complete.
@@ -15,7 +15,7 @@ import click
 
 from ..api.models import EventRecord
 
-FORMATS = ("table", "jsonl", "csv")
+FORMATS = ("table", "json", "jsonl", "csv")
 
 # Every eventData key of spec §7 gets its own CSV column, so a spreadsheet can filter on them.
 EVENT_DATA_KEYS = (
@@ -108,6 +108,22 @@ class JsonLinesWriter(_Writer):
         self.stream.write(json.dumps(wire(event), ensure_ascii=False) + "\n")
 
 
+class JsonArrayWriter(_Writer):
+    """One JSON array of events, the API's own shape, written as the events come."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self.count = 0
+
+    def write(self, event: EventRecord) -> None:
+        self.stream.write(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(wire(event), ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+        super().close()
+
+
 class CsvWriter(_Writer):
     """Fixed columns (see :data:`CSV_COLUMNS`); free-form parts as JSON text in one cell."""
 
@@ -130,7 +146,9 @@ class CsvWriter(_Writer):
         )
 
 
-WRITERS: Dict[str, Callable[[IO[str]], _Writer]] = {"table": TableWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter}
+WRITERS: Dict[str, Callable[[IO[str]], _Writer]] = {
+    "table": TableWriter, "json": JsonArrayWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter,
+}
 
 
 class Progress:
