@@ -257,3 +257,22 @@ def test_shell_completion_as_documented():
     words = cli(_VISION_EVENTS_COMPLETE="bash_complete", COMP_WORDS="vision-events use-cases ar", COMP_CWORD="2")
     assert "archive" in words.stdout.split() or "plain,archive" in words.stdout
     assert shutil.which("bash") is None or "bash_source" in (REPO / "README.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------
+# Waiting: never longer than asked, and a failing server says "try again"
+# ------------------------------------------------------------------------------------------
+def test_a_server_that_never_answers_is_given_up_on_with_timeout(cli):
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = cli("query", "--use-case", "uc", "--api-url", url, "--timeout", "0.5", timeout=30)
+    failed(result, 1, f"no answer from {url} in time", "--timeout")
+
+
+def test_a_failing_server_says_try_again(cli, faults):
+    faults.set_faults(fail_rate=1.0)
+    failed(cli("use-cases", "list"), 1, "HTTP 503", "try again")

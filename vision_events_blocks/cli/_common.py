@@ -43,6 +43,10 @@ def api_options(command: Callable) -> Callable:
         help="API base URL [env: VISION_EVENTS_API_URL, API_BASE_URL; default https://api.roboflow.com].",
     )(command)
     command = click.option(
+        "--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+        help="Give up on a request after this long [default: 5 s to connect, 30 s for an answer].",
+    )(command)
+    command = click.option(
         "--api-key", default=None, metavar="KEY",
         help="Roboflow API key [env: ROBOFLOW_API_KEY, API_KEY]. Prefer the environment: "
              "command lines are visible to other users.",
@@ -85,7 +89,7 @@ def explain(exc: VisionEventsError, api_key: Optional[str] = None, api_url: Opti
         url = exc.api_url or "the API"
         if isinstance(exc, RequestTimeout):
             return (f"no answer from {url} in time ({exc.detail or exc.message}); the server is slow or stuck: "
-                    f"try again, or check {source or 'VISION_EVENTS_API_URL'}")
+                    f"try again (--timeout waits longer), or check {source or 'VISION_EVENTS_API_URL'}")
         if source is None:
             return (f"cannot reach the Vision Events API at {url} ({exc.detail or exc.message}); "
                     f"VISION_EVENTS_API_URL is not set, so the cloud API was used. For a local server run "
@@ -100,6 +104,9 @@ def explain(exc: VisionEventsError, api_key: Optional[str] = None, api_url: Opti
                 f"(reading needs vision-events:read, sending vision-events:write, use cases vision-events:manage)")
     if isinstance(exc, NotFoundError) and "not found" in (exc.error_message or "").lower():
         return f"{exc.message}: no such use case here; `vision-events use-cases list` shows the ids"
+    if exc.retryable and exc.status_code:
+        later = f" in {exc.retry_after:.0f} s" if exc.retry_after is not None else ""
+        return f"{exc.message}: the server is busy or failing; try again{later}"
     return exc.message
 
 
@@ -118,7 +125,10 @@ def reported_errors(api_key: Optional[str] = None, api_url: Optional[str] = None
     except VisionEventsError as exc:
         raise click.ClickException(explain(exc, api_key, api_url)) from None
     except ValueError as exc:  # argument checks of the client (status, ids, URL)
-        raise click.UsageError(str(exc)) from None
+        message = str(exc)
+        if message.startswith("api_url "):  # the client names its argument; here it is the option
+            message = "--api-url " + message[len("api_url "):].replace("pass the key as api_key", "use --api-key")
+        raise click.UsageError(message) from None
 
 
 def with_client(command: Callable) -> Callable:
@@ -126,9 +136,9 @@ def with_client(command: Callable) -> Callable:
 
     @api_options
     @functools.wraps(command)
-    def wrapper(api_key: Optional[str], api_url: Optional[str], **kwargs: Any) -> Any:
+    def wrapper(api_key: Optional[str], api_url: Optional[str], timeout: Optional[float], **kwargs: Any) -> Any:
         with reported_errors(api_key, api_url):
-            with VisionEventsClient(api_key=api_key, api_url=api_url) as client:
+            with VisionEventsClient(api_key=api_key, api_url=api_url, timeout=timeout) as client:
                 return command(client=client, **kwargs)
 
     return wrapper

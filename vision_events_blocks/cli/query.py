@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import click
 
 from ..api.client import VisionEventsClient
-from ..api.models import EVENT_TYPES, MAX_QUERY_LIMIT, TIMESTAMP_MAX_FUTURE, EventRecord, QueryRequest, QueryResponse
+from ..api.models import EVENT_TYPES, MAX_ID_LENGTH, MAX_QUERY_LIMIT, TIMESTAMP_MAX_FUTURE, EventRecord, QueryRequest, QueryResponse
 from . import main
 from ._common import check_output_path, format_option, with_client
 from ._output import FORMATS, WRITERS, Progress
@@ -62,6 +62,9 @@ def build_query(
     if classes and not_classes:
         raise click.BadParameter("use either --class or --not-class: the API takes one detection-class filter",
                                  param_hint="--class/--not-class")
+    if not use_case.strip() or len(use_case) > MAX_ID_LENGTH:
+        raise click.BadParameter(f"a use-case id is 1 to {MAX_ID_LENGTH} characters; `vision-events use-cases list` "
+                                 "shows them", param_hint="--use-case")
     body: Dict[str, Any] = {"useCaseId": use_case}
     if start:
         body["startTime"] = parse_time(start, "--start")
