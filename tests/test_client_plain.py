@@ -92,3 +92,9 @@ def test_a_transport_error_names_the_url(local_server):
             client.list_use_cases()
     assert dead in str(caught.value) and caught.value.api_url == dead
     assert local_server.api_key not in str(caught.value)
+
+
+def test_an_unknown_filter_is_one_line_with_a_suggestion(client):
+    with pytest.raises(ValueError, match=r"unknown query filter 'device'; did you mean 'device_id'\?") as caught:
+        client.iter_events(use_case_id="uc", device="cam-1")
+    assert "\n" not in str(caught.value)

@@ -8,6 +8,7 @@ of the logic, as httpx does for its own two clients.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import os
@@ -255,8 +256,14 @@ class _BaseClient:
         else:
             raise ValueError("request must be a QueryRequest, a dict of filters or None")
         merged: Dict[str, Any] = {}
+        aliases = {f.alias for f in QueryRequest.model_fields.values() if f.alias}
         for key, value in list(base.items()) + list(filters.items()):
             field = QueryRequest.model_fields.get(key)
+            if field is None and key not in aliases:
+                known = sorted(QueryRequest.model_fields)
+                close = difflib.get_close_matches(str(key), known, n=1) or difflib.get_close_matches(str(key), sorted(aliases), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown query filter {key!r}{hint} (filters: {', '.join(known)})")
             alias = field.alias if field is not None and field.alias else key
             merged[alias] = _plain_filter(alias, value)
         return QueryRequest.model_validate(merged)
