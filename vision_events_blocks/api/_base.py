@@ -261,7 +261,8 @@ class _BaseClient:
             field = QueryRequest.model_fields.get(key)
             if field is None and key not in aliases:
                 known = sorted(QueryRequest.model_fields)
-                close = difflib.get_close_matches(str(key), known, n=1) or difflib.get_close_matches(str(key), sorted(aliases), n=1)
+                close = (difflib.get_close_matches(str(key), known, n=1)
+                         or difflib.get_close_matches(str(key), sorted(aliases), n=1))
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ValueError(f"unknown query filter {key!r}{hint} (filters: {', '.join(known)})")
             alias = field.alias if field is not None and field.alias else key

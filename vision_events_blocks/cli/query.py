@@ -16,7 +16,15 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import click
 
 from ..api.client import VisionEventsClient
-from ..api.models import EVENT_TYPES, MAX_ID_LENGTH, MAX_QUERY_LIMIT, TIMESTAMP_MAX_FUTURE, EventRecord, QueryRequest, QueryResponse
+from ..api.models import (
+    EVENT_TYPES,
+    MAX_ID_LENGTH,
+    MAX_QUERY_LIMIT,
+    TIMESTAMP_MAX_FUTURE,
+    EventRecord,
+    QueryRequest,
+    QueryResponse,
+)
 from . import main
 from ._common import check_output_path, format_option, with_client
 from ._output import FORMATS, WRITERS, Progress
