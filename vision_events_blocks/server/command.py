@@ -132,9 +132,9 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     """
     import uvicorn
 
-    from ..server.app import ServerConfig, create_app
-    from ..server.auth import parse_key_spec
-    from ..server.faults import FaultSettings
+    from .app import ServerConfig, create_app
+    from .auth import parse_key_spec
+    from .faults import FaultSettings
 
     data_dir = (data_dir or default_data_dir()).expanduser()
     specs = []
