@@ -275,3 +275,17 @@ def test_a_server_that_never_answers_is_given_up_on_with_timeout(cli):
 def test_a_failing_server_says_try_again(cli, faults):
     faults.set_faults(fail_rate=1.0)
     failed(cli("use-cases", "list"), 1, "HTTP 503", "try again")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["query", "--use-case", ""], ["--use-case", "use-cases list"]),
+    (["query", "--use-case", "x" * 300], ["--use-case", "1 to 256"]),
+    (["use-cases", "list", "--api-url", "localhost:8787"], ["--api-url must be an http:// or https:// URL"]),
+    (["query", "--use-case", "uc", "--start", "9999999999d"], ["--start", "before year 1"]),
+    (["query", "--use-case", "uc", "--timeout", "0"], ["--timeout"]),
+    (["use-cases", "create", " "], ["name must not be empty"]),
+    (["serve", "--port", "70000"], ["--port"]),
+    (["serve", "--fail-rate", "2"], ["--fail-rate"]),
+])
+def test_siblings_bad_input_exits_2_naming_it(cli, args, fragments):
+    failed(cli(*args), 2, *fragments)
