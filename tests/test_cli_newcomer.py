@@ -289,3 +289,9 @@ def test_a_failing_server_says_try_again(cli, faults):
 ])
 def test_siblings_bad_input_exits_2_naming_it(cli, args, fragments):
     failed(cli(*args), 2, *fragments)
+
+
+def test_a_name_taken_points_at_the_list(cli):
+    name = f"taken-{uuid.uuid4().hex[:8]}"
+    assert cli("use-cases", "create", name).returncode == 0
+    failed(cli("use-cases", "create", name), 1, "already exists", "use-cases list")

@@ -104,6 +104,8 @@ def explain(exc: VisionEventsError, api_key: Optional[str] = None, api_url: Opti
                 f"(reading needs vision-events:read, sending vision-events:write, use cases vision-events:manage)")
     if isinstance(exc, NotFoundError) and "not found" in (exc.error_message or "").lower():
         return f"{exc.message}: no such use case here; `vision-events use-cases list` shows the ids"
+    if exc.status_code in (400, 409) and "already exists" in (getattr(exc, "error_message", "") or ""):
+        return f"{exc.message}: names are unique; `vision-events use-cases list` shows its id"
     if exc.retryable and exc.status_code:
         later = f" in {exc.retry_after:.0f} s" if exc.retry_after is not None else ""
         return f"{exc.message}: the server is busy or failing; try again{later}"
