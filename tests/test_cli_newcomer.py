@@ -295,3 +295,9 @@ def test_a_name_taken_points_at_the_list(cli):
     name = f"taken-{uuid.uuid4().hex[:8]}"
     assert cli("use-cases", "create", name).returncode == 0
     failed(cli("use-cases", "create", name), 1, "already exists", "use-cases list")
+
+
+def test_the_table_shows_whole_timestamps(cli, stored):
+    use_case_id, ids = stored
+    rows = cli("query", "--use-case", use_case_id, "-q").stdout.splitlines()[1:]
+    assert len(rows) == 3 and all(row.split()[0].endswith("Z") and "…" not in row.split()[0] for row in rows)

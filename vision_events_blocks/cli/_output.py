@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any, Callable, Dict, List, Sequence
 
 import click
@@ -61,6 +61,11 @@ def _iso(timestamp: datetime) -> str:
     return timestamp.isoformat().replace("+00:00", "Z")
 
 
+def _table_time(timestamp: datetime) -> str:
+    """UTC to the millisecond, ``2024-01-15T10:30:00.123Z``: fits the column without being cut."""
+    return timestamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
+
+
 class _Writer:
     """One event at a time to ``stream`` (pages are streamed, never held); ``close`` flushes."""
 
@@ -92,7 +97,7 @@ class TableWriter(_Writer):
         if event.custom_metadata:
             data = f"{data} | {_summary(event.custom_metadata)}" if data else _summary(event.custom_metadata)
         self.stream.write(self._line([
-            _iso(event.timestamp),
+            _table_time(event.timestamp),
             event.event_type,
             event.event_id,
             event.device_id or "-",
