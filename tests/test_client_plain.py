@@ -98,3 +98,11 @@ def test_an_unknown_filter_is_one_line_with_a_suggestion(client):
     with pytest.raises(ValueError, match=r"unknown query filter 'device'; did you mean 'device_id'\?") as caught:
         client.iter_events(use_case_id="uc", device="cam-1")
     assert "\n" not in str(caught.value)
+
+
+def test_a_key_pasted_into_the_url_path_is_not_repeated(local_server):
+    key = "k-" + uuid.uuid4().hex
+    with VisionEventsClient(api_key=key, api_url=f"http://127.0.0.1:{free_port()}/{key}") as client:
+        with pytest.raises(TransportError) as caught:
+            client.list_use_cases()
+    assert key not in str(caught.value) and key not in caught.value.api_url and "***" in caught.value.api_url

@@ -343,10 +343,9 @@ class _BaseClient:
         error_type = RequestTimeout if isinstance(exc, httpx.TimeoutException) else TransportError
         what = "no answer in time" if error_type is RequestTimeout else "request failed"
         logger.debug("%s %s: %s (%s)", call.method, call.path, what, type(exc).__name__)
-        error = error_type(
-            f"{what} on {call.method} {call.path} at {self.api_url}: {type(exc).__name__}: {detail}"
-        )
-        error.api_url = self.api_url  # checked by resolve_api_url: no credentials, no query string
+        url = redact(self.api_url, self._api_key)  # no credentials or query (resolve_api_url); a key in the path: ***
+        error = error_type(f"{what} on {call.method} {call.path} at {url}: {type(exc).__name__}: {detail}")
+        error.api_url = url
         error.detail = f"{type(exc).__name__}: {detail}"
         return error
 
