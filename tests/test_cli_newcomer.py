@@ -301,3 +301,17 @@ def test_the_table_shows_whole_timestamps(cli, stored):
     use_case_id, ids = stored
     rows = cli("query", "--use-case", use_case_id, "-q").stdout.splitlines()[1:]
     assert len(rows) == 3 and all(row.split()[0].endswith("Z") and "…" not in row.split()[0] for row in rows)
+
+
+def test_a_refusal_by_the_default_cloud_says_it_was_the_cloud(monkeypatch):
+    # Unit level: the cloud cannot be reached from the test machine.
+    from vision_events_blocks.api.errors import AuthenticationError
+    from vision_events_blocks.cli._common import explain
+
+    for name in ("VISION_EVENTS_API_URL", "API_BASE_URL", "API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROBOFLOW_API_KEY", "k")
+    refused = AuthenticationError(401, "Invalid API key", method="GET", path="/vision-events/use-cases")
+    message = explain(refused)
+    assert "from ROBOFLOW_API_KEY" in message and "VISION_EVENTS_API_URL is not set" in message
+    assert "cloud" not in explain(refused, api_url="http://127.0.0.1:8787")

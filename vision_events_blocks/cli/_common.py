@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import click
 from pydantic import BaseModel, ValidationError
 
-from ..api._base import API_KEY_ENV_VARS, API_URL_ENV_VARS
+from ..api._base import API_KEY_ENV_VARS, API_URL_ENV_VARS, DEFAULT_API_URL
 from ..api.client import VisionEventsClient
 from ..api.errors import (
     AuthenticationError,
@@ -96,6 +96,13 @@ def explain(exc: VisionEventsError, api_key: Optional[str] = None, api_url: Opti
                     f"`vision-events serve` and {LOCAL_URL_HINT} (or pass --api-url)")
         return (f"cannot reach the Vision Events API at {url} ({exc.detail or exc.message}), set by {source}; "
                 f"is the server running? Start a local one with `vision-events serve`, or fix {source}")
+    message = _explain_status(exc, api_key)
+    if source is None and isinstance(exc, (AuthenticationError, PermissionDeniedError, NotFoundError)):
+        message += f" (VISION_EVENTS_API_URL is not set, so this was the cloud API, {DEFAULT_API_URL})"
+    return message
+
+
+def _explain_status(exc: VisionEventsError, api_key: Optional[str]) -> str:
     if isinstance(exc, AuthenticationError):
         return (f"{exc.message}: the API key from {key_source(api_key)} was refused; check it "
                 f"(`vision-events serve` prints its key and keeps it in <data-dir>/dev-api-key)")
