@@ -8,9 +8,12 @@ of the logic, as httpx does for its own two clients.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import os
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 from urllib.parse import quote
@@ -253,9 +256,17 @@ class _BaseClient:
         else:
             raise ValueError("request must be a QueryRequest, a dict of filters or None")
         merged: Dict[str, Any] = {}
+        aliases = {f.alias for f in QueryRequest.model_fields.values() if f.alias}
         for key, value in list(base.items()) + list(filters.items()):
             field = QueryRequest.model_fields.get(key)
-            merged[field.alias if field is not None and field.alias else key] = value
+            if field is None and key not in aliases:
+                known = sorted(QueryRequest.model_fields)
+                close = (difflib.get_close_matches(str(key), known, n=1)
+                         or difflib.get_close_matches(str(key), sorted(aliases), n=1))
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown query filter {key!r}{hint} (filters: {', '.join(known)})")
+            alias = field.alias if field is not None and field.alias else key
+            merged[alias] = _plain_filter(alias, value)
         return QueryRequest.model_validate(merged)
 
     @staticmethod
@@ -332,7 +343,11 @@ class _BaseClient:
         error_type = RequestTimeout if isinstance(exc, httpx.TimeoutException) else TransportError
         what = "no answer in time" if error_type is RequestTimeout else "request failed"
         logger.debug("%s %s: %s (%s)", call.method, call.path, what, type(exc).__name__)
-        return error_type(f"{what} on {call.method} {call.path}: {type(exc).__name__}: {detail}")
+        url = redact(self.api_url, self._api_key)  # no credentials or query (resolve_api_url); a key in the path: ***
+        error = error_type(f"{what} on {call.method} {call.path} at {url}: {type(exc).__name__}: {detail}")
+        error.api_url = url
+        error.detail = f"{type(exc).__name__}: {detail}"
+        return error
 
     def _read(self, call: Call, response: httpx.Response) -> Any:
         """The response model for the documented success status; a typed error otherwise."""
@@ -357,6 +372,58 @@ class _BaseClient:
             ) from None
 
 
+# Query filters that take {"operator", "value"}: a plain value means "eq" (a list: "in").
+_CONTEXT_FILTERS = ("deviceId", "streamId", "workflowId", "externalId")
+_METADATA_TYPE_OF = ((bool, "boolean"), ((int, float), "number"), (str, "string"))
+
+
+def _plain_filter(alias: str, value: Any) -> Any:
+    """The client's shorthand for a query filter, spelled out as the API wants it.
+
+    ``device_id="cam-1"`` (also stream, workflow and external id) -> ``{"operator": "eq",
+    "value": "cam-1"}``; ``detection_class="defect"`` -> eq, a list -> ``in``;
+    ``image_count=0`` -> eq; ``event_types="safety_alert"`` -> a list of one; a metadata
+    filter without ``type`` gets the type of its value (bool, number or string). Anything
+    else is left for the model to validate (and name).
+    """
+    if alias in _CONTEXT_FILTERS and isinstance(value, str):
+        return {"operator": "eq", "value": value}
+    if alias == "detectionClass" and isinstance(value, str):
+        return {"operator": "eq", "value": value}
+    if alias == "detectionClass" and isinstance(value, (list, tuple)):
+        return {"operator": "in", "value": list(value)}
+    if alias == "imageCount" and isinstance(value, int) and not isinstance(value, bool):
+        return {"operator": "eq", "value": value}
+    if alias == "eventTypes" and isinstance(value, str):
+        return [value]
+    if alias == "customMetadataFilters" and isinstance(value, (list, tuple)):
+        return [_typed_metadata_filter(item) for item in value]
+    return value
+
+
+def _typed_metadata_filter(item: Any) -> Any:
+    if not isinstance(item, Mapping) or "type" in item or "value" not in item:
+        return item
+    value = item["value"]
+    sample = value[0] if isinstance(value, (list, tuple)) and value else value
+    for python_types, name in _METADATA_TYPE_OF:
+        if isinstance(sample, python_types):
+            return {**item, "type": name}
+    return item
+
+
+def with_identity(event: Mapping[str, Any]) -> Dict[str, Any]:
+    """The event with an ``eventId`` (uuid4) and a ``timestamp`` (now, UTC) when it has none,
+    as the sender does; a given id or time is kept as is."""
+    data = dict(event)
+    if not data.get("eventId") and not data.get("event_id"):
+        data.pop("event_id", None)
+        data["eventId"] = str(uuid.uuid4())
+    if data.get("timestamp") is None:
+        data["timestamp"] = datetime.now(timezone.utc)
+    return data
+
+
 def _event_wire(event: EventLike, index: Optional[int] = None) -> Dict[str, Any]:
     """The wire dict of an event, validated (a dict goes through :class:`VisionEvent`).
 
@@ -369,7 +436,7 @@ def _event_wire(event: EventLike, index: Optional[int] = None) -> Dict[str, Any]
     if not isinstance(event, Mapping):
         raise ValueError(f"{where} must be a VisionEvent or a dict, not {type(event).__name__}")
     try:
-        return VisionEvent.model_validate(dict(event)).to_wire()
+        return VisionEvent.model_validate(with_identity(event)).to_wire()
     except ValidationError as exc:
         if index is None:
             raise

@@ -6,12 +6,20 @@ Design (httpx style): ``_BaseClient`` (in :mod:`._base`) holds everything that i
 
 >>> with VisionEventsClient(api_url="http://127.0.0.1:8000") as client:  # doctest: +SKIP
 ...     uploaded = client.upload_image(jpeg_bytes, metadata={"camera": "cam-1"})
-...     client.create_event({"eventId": str(uuid.uuid4()), "eventType": "quality_check",
-...                          "useCaseId": use_case_id, "timestamp": datetime.now(timezone.utc),
-...                          "eventData": {"result": "fail"},
+...     client.create_event({"eventType": "quality_check", "useCaseId": use_case_id,
+...                          "eventData": {"result": "fail"},       # eventId, timestamp: filled
 ...                          "images": [{"sourceId": uploaded.source_id}]})
-...     for event in client.iter_events(use_case_id=use_case_id, event_types=["quality_check"]):
+...     for event in client.iter_events(use_case_id=use_case_id, event_types=["quality_check"],
+...                                     device_id="cam-1"):          # a plain value means eq
 ...         print(event.event_id)
+
+Events are dicts with the API's camelCase keys (snake_case works too) or
+:class:`~.models.VisionEvent` models; a dict without ``eventId`` gets a uuid4 and one without
+``timestamp`` the current time (UTC), as the sender does. Query filters are keyword arguments
+(or a dict / :class:`~.models.QueryRequest`); ``device_id``, ``stream_id``, ``workflow_id``
+and ``external_id`` take ``{"operator": "eq"|"neq", "value": ...}`` or a plain string (eq),
+``detection_class`` a string (eq) or a list (in), ``image_count`` an int (eq), and a
+``custom_metadata_filters`` item without ``type`` takes its value's type.
 
 Settings resolution:
 
@@ -108,11 +116,16 @@ class VisionEventsClient(_BaseClient):
         return self._send(self._upload_call(image, name, metadata, content_type))
 
     def create_event(self, event: EventLike) -> CreateEventResponse:
-        """Create (or, for a known ``eventId``, overwrite) one event."""
+        """Create (or, for a known ``eventId``, overwrite) one event.
+
+        A dict without ``eventId`` / ``timestamp`` gets a uuid4 / now (UTC); the answer's
+        ``event_id`` says which id was used."""
         return self._send(self._create_event_call(event))
 
     def create_events(self, events: Sequence[EventLike]) -> BatchCreateResponse:
         """Batch create; lists longer than 100 are split, the responses are summed.
+
+        Ids and times are filled as in :meth:`create_event` (``event_ids`` lists them in order).
 
         All events are validated before the first request. If a later chunk fails, the
         earlier chunks are already stored: re-sending the whole list is safe, because an

@@ -97,9 +97,15 @@ class UnexpectedResponseError(VisionEventsError):
 
 
 class TransportError(VisionEventsError):
-    """The request never got an HTTP answer (refused, reset, TLS, DNS)."""
+    """The request never got an HTTP answer (refused, reset, TLS, DNS).
+
+    ``api_url`` is the base URL that could not be reached and ``detail`` the network error
+    (``ConnectError: [Errno 111] Connection refused``), for callers that explain it.
+    """
 
     retryable = True
+    api_url: Optional[str] = None
+    detail: Optional[str] = None
 
 
 class RequestTimeout(TransportError):

@@ -10,7 +10,9 @@ import importlib
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             epilog='\b\nShell completion (bash; zsh_source / fish_source for zsh and fish):\n'
+                    '  eval "$(_VISION_EVENTS_COMPLETE=bash_source vision-events)"')
 @click.version_option(package_name="vision-events-blocks")
 def main() -> None:
     """Vision Events from the command line: query, use cases, the local server, the outbox, the demo."""

@@ -1,4 +1,4 @@
-"""Writing events out: a readable table, JSON lines or CSV, streamed page by page.
+"""Writing events out: a readable table, a JSON array, JSON lines or CSV, streamed page by page.
 
 Every writer takes events one at a time, so exporting a large query never holds more than
 one page in memory. Cells of the table are cut to a fixed width; jsonl and csv are complete.
@@ -8,14 +8,14 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any, Callable, Dict, List, Sequence
 
 import click
 
 from ..api.models import EventRecord
 
-FORMATS = ("table", "jsonl", "csv")
+FORMATS = ("table", "json", "jsonl", "csv")
 
 # Every eventData key of spec §7 gets its own CSV column, so a spreadsheet can filter on them.
 EVENT_DATA_KEYS = (
@@ -61,6 +61,11 @@ def _iso(timestamp: datetime) -> str:
     return timestamp.isoformat().replace("+00:00", "Z")
 
 
+def _table_time(timestamp: datetime) -> str:
+    """UTC to the millisecond, ``2024-01-15T10:30:00.123Z``: fits the column without being cut."""
+    return timestamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
+
+
 class _Writer:
     """One event at a time to ``stream`` (pages are streamed, never held); ``close`` flushes."""
 
@@ -92,7 +97,7 @@ class TableWriter(_Writer):
         if event.custom_metadata:
             data = f"{data} | {_summary(event.custom_metadata)}" if data else _summary(event.custom_metadata)
         self.stream.write(self._line([
-            _iso(event.timestamp),
+            _table_time(event.timestamp),
             event.event_type,
             event.event_id,
             event.device_id or "-",
@@ -106,6 +111,22 @@ class JsonLinesWriter(_Writer):
 
     def write(self, event: EventRecord) -> None:
         self.stream.write(json.dumps(wire(event), ensure_ascii=False) + "\n")
+
+
+class JsonArrayWriter(_Writer):
+    """One JSON array of events, the API's own shape, written as the events come."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self.count = 0
+
+    def write(self, event: EventRecord) -> None:
+        self.stream.write(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(wire(event), ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+        super().close()
 
 
 class CsvWriter(_Writer):
@@ -130,7 +151,9 @@ class CsvWriter(_Writer):
         )
 
 
-WRITERS: Dict[str, Callable[[IO[str]], _Writer]] = {"table": TableWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter}
+WRITERS: Dict[str, Callable[[IO[str]], _Writer]] = {
+    "table": TableWriter, "json": JsonArrayWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter,
+}
 
 
 class Progress:
