@@ -72,6 +72,7 @@ from .store import (
     image_ids,
     new_source_id,
 )
+from .viewer import ViewerHooks, mount_viewer
 
 log = logging.getLogger("vision_events_blocks.server")
 
@@ -530,6 +531,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         await run_in_threadpool(use_case_or_404, use_case_id)
         fields = await run_in_threadpool(store.metadata_schema, use_case_id, cutoff_micros(config.lookback_days))
         return {"fields": {k: {"types": v} for k, v in fields.items()}, "useCaseId": use_case_id}
+
+    mount_viewer(app, ViewerHooks(store, config.lookback_days, authorize, json_body, _validate, image_url))  # issue 14
 
     # -- health and admin --------------------------------------------------------------------
     @app.get("/_health")
