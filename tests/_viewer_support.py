@@ -88,7 +88,9 @@ def box(cls: str, x: float, y: float, width: float, height: float, confidence: f
 
 def coco_person(x: float, y: float, confidence: float) -> Dict[str, Any]:
     """A keypoint instance with the 17 COCO keypoints (ids 0-16) around (x, y)."""
-    points = [{"id": i, "x": x + (i % 5) * 8 - 16, "y": y + (i // 3) * 12 - 50} for i in range(17)]
+    pose = [(0, -50), (-4, -54), (4, -54), (-8, -52), (8, -52), (-15, -35), (15, -35), (-22, -15), (22, -15),
+            (-25, 5), (25, 5), (-10, 5), (10, 5), (-12, 30), (12, 30), (-12, 55), (12, 55)]
+    points = [{"id": i, "x": x + dx, "y": y + dy} for i, (dx, dy) in enumerate(pose)]
     return {**box("person", x, y, 60, 120, confidence), "keypoints": points}
 
 

@@ -96,6 +96,13 @@ export function clear(node) {
   return node;
 }
 
+/** Replace node's children (null / false children are left out, never shown as text). */
+export function fill(node, ...children) {
+  clear(node);
+  append(node, children);
+  return node;
+}
+
 /** Links a person can share: ids are path segments, always encoded. */
 export function listUrl(useCaseId, search = "") {
   return `/view/${encodeURIComponent(useCaseId)}${search}`;

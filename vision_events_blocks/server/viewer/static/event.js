@@ -1,7 +1,7 @@
 // GET /view/<useCaseId>/<eventId> : one event -- images with overlays and a confidence
 // threshold, its data, metadata, context ids, warnings, related operator feedback, and a form
 // that writes an operator_feedback event through the API (needs a write-scoped key).
-import { ApiError, api, clear, el, eventUrl, formatTime, formatValue, listUrl, setCrumbs, startPage, summarize,
+import { fill, ApiError, api, clear, el, eventUrl, formatTime, formatValue, listUrl, setCrumbs, startPage, summarize,
   uuid4, viewPath } from "./common.js";
 import { applyThreshold, imageFigure } from "./overlay.js";
 
@@ -106,7 +106,7 @@ startPage(async (main) => {
     ? el("p", {}, "About event ", el("a", { href: eventUrl(useCaseId, data.relatedEventId), id: "related-event" }, data.relatedEventId))
     : null;
 
-  clear(main).append(
+  fill(main,
     el("h1", {}, el("span", { class: `tag type-${event.eventType}`, id: "event-type" }, event.eventType), " ",
       el("span", { id: "event-summary" }, summarize(event))),
     el("p", { class: "muted" }, formatTime(event.timestamp)),

@@ -1,5 +1,5 @@
 // GET / : the use cases with their event counts (active first, then archived).
-import { api, clear, el, listUrl, setCrumbs, startPage } from "./common.js";
+import { fill, api, clear, el, listUrl, setCrumbs, startPage } from "./common.js";
 
 function useCaseTable(useCases, id) {
   if (!useCases.length) return el("p", { class: "muted", id: `${id}-empty` }, "None.");
@@ -18,7 +18,7 @@ startPage(async (main) => {
     api("GET", "/vision-events/use-cases?status=active"),
     api("GET", "/vision-events/use-cases?status=inactive"),
   ]);
-  clear(main).append(
+  fill(main,
     el("h1", {}, "Use cases"),
     el("p", { class: "muted" }, `Events are kept ${active.lookbackDays} days.`),
     useCaseTable(active.useCases, "use-cases"),

@@ -1,6 +1,6 @@
 // GET /view/<useCaseId>?<filters> : the events, newest first, with every query filter as a
 // form, cursor pages ("More"), live updates and a strip of counts over time.
-import { ApiError, api, clear, detectionClasses, el, eventUrl, formatTime, listUrl, setCrumbs, showFatal,
+import { fill, ApiError, api, clear, detectionClasses, el, eventUrl, formatTime, listUrl, setCrumbs, showFatal,
   startPage, summarize, viewPath } from "./common.js";
 import { filterForm, parseFilters, showFieldError } from "./filters.js";
 import { renderStats } from "./chart.js";
@@ -41,7 +41,7 @@ startPage(async (main) => {
   const liveStatus = el("span", { id: "live-status", class: "muted" });
   const stats = el("section", { id: "stats", class: "stats" });
   const shown = el("span", { id: "shown-count" }, "0");
-  clear(main).append(
+  fill(main,
     el("h1", {}, title),
     el("details", { id: "filter-panel", open: true }, el("summary", {}, "Filters"), form),
     stats,

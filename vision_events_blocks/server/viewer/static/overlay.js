@@ -12,10 +12,12 @@ const COCO_SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11]
   [7, 9], [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]];
 const COCO_MIN_POINTS = 12;
 
+const CLASS_COLOURS = ["#ef4444", "#f59e0b", "#22c55e", "#06b6d4", "#3b82f6", "#a855f7", "#ec4899", "#84cc16", "#f97316", "#14b8a6"];
+
 function classColour(name) {
-  let hash = 0;
+  let hash = 7;
   for (const char of String(name)) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
-  return `hsl(${hash % 360} 85% 50%)`;
+  return CLASS_COLOURS[hash % CLASS_COLOURS.length];
 }
 
 function label(annotation) {
