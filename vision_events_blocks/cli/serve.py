@@ -84,6 +84,7 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     from ..server.app import ServerConfig, create_app
     from ..server.auth import parse_key_spec
     from ..server.faults import FaultSettings
+    from ..server.viewer import viewer_link
 
     data_dir = (data_dir or default_data_dir()).expanduser()
     try:
@@ -92,8 +93,9 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
         raise click.BadParameter(str(exc), param_hint="--api-key") from None
     if fail_rate + rate_limit_rate > 1.0:
         raise click.BadParameter("--fail-rate plus --rate-limit-rate must not exceed 1")
+    dev_key = None
     if not specs:
-        key = development_key(data_dir)
+        key = dev_key = development_key(data_dir)
         specs = [parse_key_spec(key)]
         click.echo(f"Development API key (all scopes, kept in {data_dir / DEV_KEY_FILE}): {key}")
     faults = FaultSettings(fail_rate=fail_rate, latency_ms=latency_ms, rate_limit_rate=rate_limit_rate,
@@ -104,4 +106,7 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     exit_with_parent()
     click.echo(f"Vision Events server on http://{host}:{port} (data: {data_dir}, keys: {len(specs)}, "
                f"lookback: {lookback_days} days{', admin/faults enabled' if enable_faults else ''})", err=False)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    click.echo(f"Event viewer: {viewer_link(f'http://{shown_host}:{port}', key=dev_key)}"
+               + ("" if dev_key else "  (the page asks for an API key)"))
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")

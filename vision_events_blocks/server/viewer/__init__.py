@@ -9,10 +9,12 @@ so the viewer has exactly the rights of that key.
 * :mod:`.routes`  the pages (``/``, ``/view/{useCaseId}``, ``/view/{useCaseId}/{eventId}``),
                   their static files and two read-only JSON routes the API lacks (one event
                   with its operator feedback; counts over time).
+* :mod:`.links`   the links ``vision-events serve`` and the demo print.
 * ``pages/``, ``static/``  the HTML shells, scripts and style sheet.
 """
 from __future__ import annotations
 
+from .links import FAILED_QUALITY_CHECKS, viewer_link
 from .routes import VIEWER_CSP, ViewerHooks, mount_viewer
 
-__all__ = ["VIEWER_CSP", "ViewerHooks", "mount_viewer"]
+__all__ = ["FAILED_QUALITY_CHECKS", "VIEWER_CSP", "ViewerHooks", "mount_viewer", "viewer_link"]
