@@ -24,6 +24,18 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
 ]
 WAIT_MS = 15_000  # the longest any condition may take before the test fails
+SCREENSHOTS_ENV = "VISION_EVENTS_VIEWER_SCREENSHOTS"  # a directory, e.g. docs, to refresh the README's pictures
+
+
+def screenshot(page: Any, name: str, fallback_dir: Any) -> Any:
+    """A full-page PNG of ``page``: into $VISION_EVENTS_VIEWER_SCREENSHOTS when set, else ``fallback_dir``."""
+    from pathlib import Path
+
+    target = Path(os.environ.get(SCREENSHOTS_ENV) or fallback_dir) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return target
 
 
 @pytest.fixture(scope="module")

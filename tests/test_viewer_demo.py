@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from _viewer_support import WAIT_MS, Tab, chromium, shown_event_ids  # noqa: F401 (fixtures)
+from _viewer_support import WAIT_MS, Tab, chromium, screenshot, shown_event_ids  # noqa: F401 (fixtures)
 
 DEMO_READY_S = 280.0  # inference import + three clips + delivery, on two shared cores
 
@@ -75,6 +75,8 @@ def test_demo_link_finds_failed_parts_boxed_and_marks_one_incorrect(tmp_path, ch
         assert "key=" not in page.url
         everything = shown_event_ids(page)
         assert page.locator("#event-rows [data-role=summary]:text-is('result: fail')").count() >= 1
+        page.wait_for_selector("#chart-by-type rect")
+        screenshot(page, "viewer-list.png", tmp_path)  # the README's pictures, from the demo's own events
 
         # Filter to the failed parts with the form.
         page.check("input[name=eventTypes][value=quality_check]")
@@ -103,6 +105,8 @@ def test_demo_link_finds_failed_parts_boxed_and_marks_one_incorrect(tmp_path, ch
         page.fill("#feedback-comment", "not a defect: glare")
         page.click("#send-feedback")
         page.wait_for_selector("#feedback-status.ok")
+        page.wait_for_selector("#feedback-list li[data-feedback=incorrect]")
+        screenshot(page, "viewer-event.png", tmp_path)
         stored = httpx.post(f"{server_url}/vision-events/query", headers={"Authorization": f"Bearer {key}"},
                             json={"useCaseId": use_case, "eventTypes": ["operator_feedback"]}).json()["events"]
         assert [(e["eventData"], e.get("comment")) for e in stored] == [

@@ -5,13 +5,11 @@ the API, and the README's screenshot.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from _viewer_support import Seeder, box, chromium, coco_person, event, frame_jpeg, tab  # noqa: F401 (fixtures)
-
-SCREENSHOT_ENV = "VISION_EVENTS_VIEWER_SCREENSHOT"  # e.g. docs/viewer-event.png to refresh the README's
+from _viewer_support import (Seeder, box, chromium, coco_person, event, frame_jpeg, screenshot,  # noqa: F401
+                             tab)
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +107,8 @@ def test_feedback_creates_an_operator_feedback_event(local_server, annotated, ta
     assert "part was mis-positioned" in item.text_content()
 
 
-def test_screenshot_of_the_event_page(local_server, annotated, tab, tmp_path):
-    """The README's picture is made here; set $VISION_EVENTS_VIEWER_SCREENSHOT to write it."""
+def test_screenshot_of_every_annotation_kind(local_server, annotated, tab, tmp_path):
+    """Set $VISION_EVENTS_VIEWER_SCREENSHOTS=docs to refresh docs/viewer-annotations.png."""
     use_case, qc = annotated
     page = open_event(tab, local_server, use_case, qc["eventId"])
-    target = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "viewer-event.png")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target), full_page=True)
-    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    screenshot(page, "viewer-annotations.png", tmp_path)

@@ -47,3 +47,10 @@ def test_counts_over_time_add_up_and_keep_empty_buckets():
 def test_no_events_no_buckets():
     assert count_over_time([]) == {"eventCount": 0, "bucketSeconds": None, "buckets": [],
                                    "totals": {"byType": {}, "byResult": {}}}
+
+
+def test_the_strip_spans_the_asked_range_to_now():
+    t0 = 1_700_000_000 * SECOND
+    stats = count_over_time([(t0, "custom", None)], since_us=t0 - 60 * SECOND, until_us=t0 + 600 * SECOND)
+    assert stats["bucketSeconds"] == 30  # 660 s in at most 24 buckets
+    assert len(stats["buckets"]) == 23 and stats["buckets"][2]["byType"] == {"custom": 1}

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ...api.models import QueryRequest
 from ..auth import READ_SCOPES
 from ..query import build_query
-from ..store import Store, cutoff_micros, iso_millis
+from ..store import Store, cutoff_micros, iso_millis, to_micros
 
 HERE = Path(__file__).parent
 PAGES_DIR = HERE / "pages"
@@ -83,13 +83,15 @@ def bucket_seconds(span_s: float) -> int:
     return next((b for b in NICE_BUCKET_SECONDS if b >= wanted), max(86400, math.ceil(wanted / 86400) * 86400))
 
 
-def count_over_time(rows: List[Any]) -> Dict[str, Any]:
-    """``(ts_us, event_type, result)`` rows -> totals and per-bucket counts (buckets oldest
-    first, every bucket between the first and the last event, empty ones included)."""
+def count_over_time(rows: List[Any], since_us: Optional[int] = None, until_us: Optional[int] = None) -> Dict[str, Any]:
+    """``(ts_us, event_type, result)`` rows -> totals and per-bucket counts, buckets oldest first
+    from ``since_us`` (default: the first event) to ``until_us`` (default: the last event), the
+    empty ones included, so a quiet stretch shows as a gap."""
     totals: Dict[str, Dict[str, int]] = {"byType": {}, "byResult": {}}
     if not rows:
         return {"eventCount": 0, "bucketSeconds": None, "buckets": [], "totals": totals}
-    first, last = min(r[0] for r in rows), max(r[0] for r in rows)
+    first = min(min(r[0] for r in rows), since_us if since_us is not None else math.inf)
+    last = max(max(r[0] for r in rows), until_us if until_us is not None else -math.inf)
     size = bucket_seconds((last - first) / 1e6)
     size_us = size * 1_000_000
     start = first // size_us * size_us
@@ -184,7 +186,10 @@ def mount_viewer(app: FastAPI, hooks: ViewerHooks) -> None:
         )
         truncated = len(rows) > STATS_MAX_EVENTS
         rows = sorted(((r[0], r[1], r[2]) for r in rows), reverse=True)[:STATS_MAX_EVENTS]
-        answer = count_over_time(rows)
+        # The strip runs to the end of the asked range, else to now: new events arrive on its right.
+        since = to_micros(query.start_time) if query.start_time else None
+        until = to_micros(query.end_time) if query.end_time else to_micros(datetime.now(timezone.utc))
+        answer = count_over_time(rows, since, until)
         answer["truncated"] = truncated
         return answer
 
