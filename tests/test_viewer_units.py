@@ -54,3 +54,17 @@ def test_the_strip_spans_the_asked_range_to_now():
     stats = count_over_time([(t0, "custom", None)], since_us=t0 - 60 * SECOND, until_us=t0 + 600 * SECOND)
     assert stats["bucketSeconds"] == 30  # 660 s in at most 24 buckets
     assert len(stats["buckets"]) == 23 and stats["buckets"][2]["byType"] == {"custom": 1}
+
+
+def test_every_viewer_file_ships_in_the_package():
+    """The pages and static files are package data: a file the patterns miss would 404 once installed."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "vision_events_blocks.server.viewer"]
+    viewer = root / "vision_events_blocks" / "server" / "viewer"
+    files = [p.relative_to(viewer).as_posix() for d in ("pages", "static") for p in (viewer / d).iterdir()]
+    assert files and all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in files), (files, patterns)
