@@ -130,3 +130,17 @@ def test_pages_load_nothing_from_another_origin(local_server, hostile, tab):
     tab.open(f"{local_server.url}/view/{use_case}/{alert['eventId']}", local_server.api_key)
     tab.wait_ready()
     assert tab.urls and all(u.startswith(local_server.url) or u.startswith("data:") for u in tab.urls)
+
+
+def test_serve_prints_the_viewer_link_but_never_a_given_key(local_server):
+    """LocalServer starts `vision-events serve` with keys from the environment: the link asks for one."""
+    printed = local_server.log_path.read_text(errors="replace")
+    assert f"Event viewer: {local_server.url}/  (the page asks for an API key)" in printed
+    assert local_server.api_key not in printed and "#key=" not in printed
+
+
+def test_an_unknown_event_says_so(local_server, hostile, tab):
+    use_case, _ = hostile
+    page = tab.open(f"{local_server.url}/view/{use_case}/no-such-event", local_server.api_key)
+    error = page.wait_for_selector("#page-error")
+    assert "404" in error.text_content() and "Event not found" in error.text_content()
