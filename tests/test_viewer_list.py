@@ -197,7 +197,23 @@ def test_new_events_appear_live(local_server, tab):
     assert shown_event_ids(page) == [fresh, old]
     assert alert not in shown_event_ids(page)
     page.wait_for_selector("#totals-by-result [data-key=fail]")  # the chart followed
+    # A burst larger than one poll's page (100) arrives whole, in order: live is paused while it
+    # is posted, so that the next poll must follow the cursor.
+    page.uncheck("#live")
+    burst = [event(use_case, eventData={"result": "pass"}) for _ in range(150)]
+    seeder.post(*burst[:75])
+    seeder.post(*burst[75:])
+    page.check("#live")
+    page.locator("#event-rows tr[data-event-id]").nth(151).wait_for()
+    assert shown_event_ids(page) == [e["eventId"] for e in reversed(burst)] + [fresh, old]
     seeder.close()
+
+
+def test_a_trailing_slash_still_shows_the_list(local_server, seeded, tab):
+    use_case, ids, _ = seeded
+    page = tab.open(f"{local_server.url}/view/{use_case}/?deviceId=cam-1", local_server.api_key)
+    tab.wait_ready()
+    assert shown_event_ids(page) == [ids["fail_a"], ids["pass"]]
 
 
 def test_index_lists_use_cases_with_counts(local_server, seeded, tab):

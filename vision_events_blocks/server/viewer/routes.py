@@ -125,7 +125,7 @@ def mount_viewer(app: FastAPI, hooks: ViewerHooks) -> None:
 
     @app.get("/view/{use_case_id}/{event_id:path}", include_in_schema=False)
     async def viewer_event_page(use_case_id: str, event_id: str) -> FileResponse:
-        return _page("event.html")
+        return _page("event.html" if event_id else "list.html")  # "/view/<id>/" is the list
 
     @app.get("/viewer/static/{name}", include_in_schema=False)
     async def viewer_static(name: str) -> FileResponse:

@@ -7,6 +7,7 @@ import { renderStats } from "./chart.js";
 
 const LIVE_POLL_MS = 2000;
 const LIVE_PAGE = 100;
+const LIVE_MAX_PAGES = 10;  // at most 1,000 new events per poll; past that the page says to reload
 
 function eventRow(useCaseId, event) {
   const images = (event.images || []).length;
@@ -90,11 +91,24 @@ startPage(async (main) => {
     renderStats(stats, await api("POST", "/viewer/api/stats", { useCaseId, ...body, limit: undefined }));
   }
 
-  /** New events matching the filters go on top, without a reload. */
+  /**
+   * New events matching the filters go on top, without a reload. A burst larger than one page
+   * is followed through the cursor until the poll reaches events already shown.
+   */
   async function poll() {
     const { limit, ...filters } = body;
-    const page = await api("POST", "/vision-events/query", { useCaseId, ...filters, limit: LIVE_PAGE });
-    const fresh = page.events.filter((e) => !seen.has(e.eventId) && Date.parse(e.timestamp) >= newestMs);
+    const fresh = [];
+    let pageCursor = null;
+    let capped = false;
+    for (let pages = 0; pages < LIVE_MAX_PAGES; pages += 1) {
+      const page = await api("POST", "/vision-events/query", { useCaseId, ...filters, limit: LIVE_PAGE,
+        ...(pageCursor ? { cursor: pageCursor } : {}) });
+      const newer = page.events.filter((e) => !seen.has(e.eventId) && Date.parse(e.timestamp) >= newestMs);
+      fresh.push(...newer);
+      if (!page.hasMore || newer.length < page.events.length) break;
+      pageCursor = page.nextCursor;
+      capped = pages === LIVE_MAX_PAGES - 1;
+    }
     if (fresh.length) document.getElementById("no-events")?.remove();
     for (const event of fresh.reverse()) {
       const row = eventRow(useCaseId, event);
@@ -103,7 +117,8 @@ startPage(async (main) => {
       track(event);
     }
     if (fresh.length) await loadStats();
-    liveStatus.textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC${fresh.length ? `, ${fresh.length} new` : ""}`;
+    liveStatus.textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC${fresh.length ? `, ${fresh.length} new` : ""}`
+      + (capped ? `; more than ${LIVE_PAGE * LIVE_MAX_PAGES} arrived at once: reload to see them all` : "");
   }
 
   function scheduleLive() {
