@@ -130,8 +130,8 @@ export function formToSearch(form) {
   return text ? `?${text}` : "";
 }
 
-function select(name, options, chosen, attrs = {}) {
-  return el("select", { name, ...attrs }, options.map((o) => el("option", { value: o, selected: o === chosen }, o || "any")));
+function select(name, options, chosen, attrs = {}, emptyLabel = "any") {
+  return el("select", { name, ...attrs }, options.map((o) => el("option", { value: o, selected: o === chosen }, o || emptyLabel)));
 }
 
 function fieldset(errorFor, legend, ...children) {
@@ -140,16 +140,18 @@ function fieldset(errorFor, legend, ...children) {
 }
 
 function metadataRow(row, schemaFields) {
-  return el("div", { class: "filter-row", "data-group": "customMetadataFilters" },
-    el("input", { "data-part": "field", "aria-label": "metadata field", placeholder: "field", list: "metadata-fields", value: row.field || "" }),
-    select("", METADATA_TYPES, row.type || (schemaFields[row.field] || ["string"])[0], { "data-part": "type", "aria-label": "metadata type" }),
+  const field = el("input", { "data-part": "field", "aria-label": "metadata field", placeholder: "field", list: "metadata-fields", value: row.field || "" });
+  const type = select("", METADATA_TYPES, row.type || (schemaFields[row.field] || ["string"])[0], { "data-part": "type", "aria-label": "metadata type" });
+  // A field the schema knows takes its (first) recorded type; the person may still change it.
+  field.addEventListener("change", () => { if (schemaFields[field.value]) type.value = schemaFields[field.value][0]; });
+  return el("div", { class: "filter-row", "data-group": "customMetadataFilters" }, field, type,
     select("", ALL_OPERATORS, row.operator || "eq", { "data-part": "operator", "aria-label": "metadata operator" }),
     el("input", { "data-part": "value", "aria-label": "metadata value", placeholder: "value (a,b for in)", value: row.value || "" }));
 }
 
 function eventFieldRow(row) {
   return el("div", { class: "filter-row", "data-group": "eventFieldFilters" },
-    select("", ["", ...EVENT_FIELD_COLUMNS], row.column || "", { "data-part": "column", "aria-label": "event field" }),
+    select("", ["", ...EVENT_FIELD_COLUMNS], row.column || "", { "data-part": "column", "aria-label": "event field" }, "field"),
     select("", ALL_OPERATORS, row.operator || "eq", { "data-part": "operator", "aria-label": "event field operator" }),
     el("input", { "data-part": "value", "aria-label": "event field value", placeholder: "value (a,b for in)", value: row.value || "" }));
 }
