@@ -146,9 +146,14 @@ def _frame_count(clip: Path) -> int:
 
 def _print_how_to_look(server: Any, use_case_id: str, kept: bool) -> None:
     """The exact commands; the key is the local server's throwaway key, passed through the environment."""
+    from ..server.viewer import FAILED_QUALITY_CHECKS, viewer_link
+
     url = shlex.quote(server.url)
     click.echo("\nLook at the events" + ("" if kept else " (rerun with --keep-server to keep the server up)") + ":")
     click.echo(f"  export ROBOFLOW_API_KEY={shlex.quote(server.api_key)}   # local throwaway key")
     click.echo(f"  vision-events query --api-url {url} --use-case {use_case_id}")
     click.echo(f"  vision-events query --api-url {url} --use-case {use_case_id} --event-type quality_check "
                f"--field 'result eq fail' --format jsonl")
+    click.echo("In a browser (the key rides in the #fragment, which the browser never sends):")
+    click.echo(f"  all events:            {viewer_link(server.url, use_case_id, key=server.api_key)}")
+    click.echo(f"  failed quality checks: {viewer_link(server.url, use_case_id, FAILED_QUALITY_CHECKS, server.api_key)}")

@@ -73,6 +73,7 @@ from .store import (
     image_ids,
     new_source_id,
 )
+from .viewer import ViewerHooks, mount_viewer
 
 log = logging.getLogger("vision_events_blocks.server")
 
@@ -533,6 +534,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return {"fields": {k: {"types": v} for k, v in fields.items()}, "useCaseId": use_case_id}
 
     app.include_router(build_event_store_router(store, keys, max_image_bytes=config.max_upload_bytes, sniff=sniff_image))
+    mount_viewer(app, ViewerHooks(store, config.lookback_days, authorize, json_body, _validate, image_url))  # issue 14
 
     # -- health and admin --------------------------------------------------------------------
     @app.get("/_health")

@@ -135,8 +135,10 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     from .app import ServerConfig, create_app
     from .auth import parse_key_spec
     from .faults import FaultSettings
+    from .viewer import viewer_link
 
     data_dir = (data_dir or default_data_dir()).expanduser()
+    dev_key = None
     specs = []
     for index, text in enumerate(key_specs(api_keys)):
         try:
@@ -150,7 +152,7 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     try:
         ready_data_dir(data_dir)
         if not specs:
-            key = development_key(data_dir)
+            key = dev_key = development_key(data_dir)
             specs = [parse_key_spec(key)]
             click.echo(f"Development API key (all scopes, kept in {data_dir / DEV_KEY_FILE}): {key}")
         faults = FaultSettings(fail_rate=fail_rate, latency_ms=latency_ms, rate_limit_rate=rate_limit_rate,
@@ -169,5 +171,8 @@ def serve(host: str, port: int, data_dir: Optional[Path], api_keys: Sequence[str
     click.echo(f"Vision Events server on http://{host}:{port} (data: {data_dir}, keys: {len(specs)}, "
                f"lookback: {lookback_days} days{', admin/faults enabled' if enable_faults else ''})", err=False)
     click.echo(f"Point clients at it: export VISION_EVENTS_API_URL=http://{host}:{port}", err=False)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    click.echo(f"Event viewer: {viewer_link(f'http://{shown_host}:{port}', key=dev_key)}"
+               + ("" if dev_key else "  (the page asks for an API key)"))
     settings = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
     uvicorn.Server(settings).run(sockets=[sock])
