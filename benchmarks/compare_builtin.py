@@ -39,11 +39,12 @@ from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _compare import report  # noqa: E402
+from _compare import report, scaling  # noqa: E402
 from _compare.runner import FULL, QUICK, Scenarios, Worker, WorkerError, make_video  # noqa: E402
 from _compare.workloads import BUILTIN, OURS, SIDES  # noqa: E402
 
-SCENARIOS = ("hot_path", "throughput", "throughput_wan", "faults_5xx", "outage", "memory", "pipeline_end")
+SCENARIOS = ("hot_path", "throughput", "throughput_wan", "streams", "live_stream", "faults_5xx", "outage", "memory",
+             "pipeline_end")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -117,13 +118,16 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             log(f"workers ready after {time.monotonic() - started:.0f}s")
             scenarios = Scenarios(server, workers, profile, log)
             timed = {"hot_path": scenarios.hot_path, "throughput": scenarios.throughput,
-                     "throughput_wan": lambda: scenarios.throughput(latency_ms=profile.wan_latency_ms)}
+                     "throughput_wan": lambda: scenarios.throughput(latency_ms=profile.wan_latency_ms),
+                     "streams": lambda: scaling.streams(scenarios)}
             for name, measure in timed.items():  # one side at a time, nothing else running
                 if name in args.scenarios:
                     attempt(name, measure)
             if "pipeline_end" in args.scenarios:  # fresh processes; their imports overlap the fault runs
                 video = make_video(scratch / "clip.mp4", profile.video_frames)
                 end_workers.update(start_workers("pipeline-end", preload_pipeline=True))
+            if "live_stream" in args.scenarios:
+                attempt("live_stream", lambda: scaling.live_stream(scenarios))
             for name in ("faults_5xx", "outage"):
                 if name in args.scenarios:
                     attempt(name, getattr(scenarios, name))

@@ -52,12 +52,16 @@ class Profile:
     memory_ceiling_mb: float = 4096  # a side growing past this stops streaming (shared 24 GB machine)
     hot_fps: float = 30.0
     hot_detections: int = 50
+    live_seconds: float = 20.0
+    streams_fps: float = 5.0
+    streams_seconds: float = 10.0
 
 
 QUICK = Profile(
     name="quick", hot_frames=90, burst_events={"no_images": 300, "one_720p": 60, "two_1080p": 30},
     fault_fps=10, fault_seconds=4, outage_stream_seconds=7, outage_start_s=1.5, outage_seconds=3,
     memory_seconds=6, video_frames=90, drain_timeout_s=40, memory_ceiling_mb=2048,
+    live_seconds=4, streams_seconds=3,
 )
 FULL = Profile(
     name="full", hot_frames=600, burst_events={"no_images": 2000, "one_720p": 300, "two_1080p": 120},
@@ -362,6 +366,7 @@ class Scenarios:
             stored = counts["stored"]
             accepted = reply["outcomes"]["accepted"]
             out[side] = {
+                "use_case_id": use_cases[side],
                 "frames": reply["frames"], "accepted": accepted, "stored": stored,
                 "stored_incomplete": stored - counts["complete"], "images_missing": counts["images_missing"],
                 "lost": max(0, accepted - stored), "loss_pct": 100.0 * max(0, accepted - stored) / accepted if accepted else 0.0,

@@ -341,6 +341,10 @@ def main() -> None:
                 reply = cmd_stream(side, emit=emit, **command)
             elif name == "drain":
                 reply = side.drain(**command)
+            elif name == "multi_stream":
+                from _compare.scaling import cmd_multi_stream
+
+                reply = cmd_multi_stream(side, memory_sampler=MemorySampler, **command)
             elif name == "pipeline_end":
                 reply = cmd_pipeline_end(side, **command)
             elif name == "exit":
