@@ -66,8 +66,8 @@ def table_rows(results: Dict[str, Any], cap_mb: float) -> List[Dict[str, Any]]:
         if n in (results.get("streams") or {}):
             add(f"{n} stream(s) in one process: sink p99", ("streams", n, "p99_us"), 0, "≤ built-in",
                 lambda o, b, r: r is not None and r <= 1.0, "µs")
-            add(f"{n} stream(s) in one process: delivered events/s", ("streams", n, "events_per_s"), 1, "≥ built-in",
-                lambda o, b, r: r is not None and r >= 1.0, "ev/s")
+            add(f"{n} stream(s) in one process: delivered events/s", ("streams", n, "events_per_s"), 1,
+                "≥ 0.95× built-in (the cameras' rate caps both)", lambda o, b, r: r is not None and r >= 0.95, "ev/s")
             add(f"{n} stream(s) in one process: peak RSS growth", ("streams", n, "peak_rss_growth_mb"), 0,
                 f"≤ cap ({cap_mb:g} MB)", lambda o, b, r: o <= cap_mb, "MB")
     if "live_stream" in results:

@@ -53,7 +53,7 @@ class Profile:
     hot_fps: float = 30.0
     hot_detections: int = 50
     live_seconds: float = 20.0
-    streams_fps: float = 5.0
+    streams_fps: float = 10.0
     streams_seconds: float = 10.0
 
 
