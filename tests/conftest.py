@@ -21,10 +21,14 @@ for _variable in ("VISION_EVENTS_OUTBOX_DIR", "WORKFLOW_BLOCKS_WRITE_DIRECTORY")
     os.environ.pop(_variable, None)
 
 
-@pytest.fixture(autouse=True)
-def _default_outbox_of_its_own(monkeypatch, tmp_path_factory):
-    """The default outbox location, private to each test (a backlog never leaks between tests)."""
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))
+@pytest.fixture(scope="module", autouse=True)
+def _default_outbox_of_its_own(tmp_path_factory):
+    """The default outbox location, private to each test module: a backlog never leaks into
+    another module, while a module's tests share their process-wide senders as a user's would."""
+    previous = os.environ.get("MODEL_CACHE_DIR")
+    os.environ["MODEL_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    os.environ["MODEL_CACHE_DIR"] = previous
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -251,3 +251,19 @@ def test_unexpected_input_is_reported_not_raised(execution_engine, local_server,
     assert out["error_status"] is True and out["event_id"] == ""
     assert "unexpected ValueError" in out["message"]
     assert delivered(use_case_id) == []
+
+
+def test_a_refused_use_case_is_said_on_the_next_frames_output(run_workflow, local_server, caplog):
+    """The README's example copied with a use case that does not exist: the first frame can only
+    say 'queued'; once the server refused it, every later frame says so (and one log line does)."""
+    import vision_events_blocks
+
+    caplog.set_level("WARNING")
+    spec = _custom(local_server, "assembly-line-qa")
+    first = _run_custom(run_workflow, spec)
+    assert first["event_id"] and not first["error_status"]
+    vision_events_blocks.flush(timeout=30, delivered=True)  # the server answers: refused
+    later = _run_custom(run_workflow, spec, value="again")
+    assert later["error_status"] is True and later["event_id"]
+    assert "refused earlier events" in later["message"] and "useCaseId" in later["message"], later
+    assert sum("refused an event for use case 'assembly-line-qa'" in r.getMessage() for r in caplog.records) == 1

@@ -246,7 +246,7 @@ def test_every_accepted_event_arrived(sink_destination, accepted, local_server):
         pytest.skip("run together with the property tests above")
     url, key, use_case_id = sink_destination
     sender = get_sender(api_url=url, api_key=key)
-    assert sender.flush(timeout=120), sender.stats()
+    assert sender.flush(timeout=120, delivered=True), sender.stats()
     outcomes = {event_id: sender.wait(event_id, timeout=0) for event_id in accepted}
     refused = {event_id: (o.status, o.message) for event_id, o in outcomes.items() if o.status != "sent"}
     stored = {event["eventId"] for event in local_server.events(use_case_id)}

@@ -100,7 +100,7 @@ def demo(frames: int, data_dir: Optional[Path], fail_rate: float, keep_server: b
                 errors.append(f"{label}: the pipeline stopped after {run.frames} of {total} frames")
 
         click.echo(f"Video done; waiting for delivery (vision_events_blocks.flush, up to {FLUSH_TIMEOUT_S:.0f} s) ...")
-        flushed = vision_events_blocks.flush(timeout=FLUSH_TIMEOUT_S)
+        flushed = vision_events_blocks.flush(timeout=FLUSH_TIMEOUT_S, delivered=True)
         server.set_faults()
         requests = server.request_log()
         summary = DemoSummary(reported, server.events(use_case_id), delivery_totals(vision_events_blocks.stats()), requests)

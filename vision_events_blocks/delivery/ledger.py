@@ -5,6 +5,7 @@ thread gets there first, and wakes whoever waits for it (``wait``, ``flush``).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -12,6 +13,8 @@ from typing import Any, Deque, Dict, Optional
 
 from .api import DeliveryResult
 from .envelope import Envelope, Phase
+
+logger = logging.getLogger("vision_events_blocks.delivery")
 
 OUTCOMES_KEPT = 10_000  # recent outcomes remembered for wait()
 
@@ -26,6 +29,7 @@ class Ledger:
         self.counts: Counter = Counter()
         self.dropped: Counter = Counter()
         self.dead_letters: Deque[Dict[str, Any]] = deque(maxlen=dead_letters_kept)
+        self.refusals: Dict[str, str] = {}  # use case -> the server's last refusal (until one is sent)
         self.last_seq = 0
 
     def add(self, env: Envelope) -> None:
@@ -50,6 +54,15 @@ class Ledger:
                 self.dropped[reason or "unknown"] += 1
             else:
                 self.counts[status] += 1
+                use_case = (env.body or {}).get("useCaseId")
+                if status == "dead_lettered" and use_case:
+                    first = use_case not in self.refusals
+                    self.refusals[use_case] = message
+                    if first:  # the first refusal of a use case, loudly: a typo'd use case must not go unseen
+                        logger.warning("vision-events: the server refused an event for use case %r: %s "
+                                       "(every refusal is counted in stats()['dead_lettered'])", use_case, message)
+                elif use_case:
+                    self.refusals.pop(use_case, None)
             self.outcomes[env.event_id] = DeliveryResult(status, message)  # type: ignore[arg-type]
             if len(self.outcomes) > OUTCOMES_KEPT:
                 self.outcomes.popitem(last=False)

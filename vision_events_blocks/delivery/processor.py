@@ -157,6 +157,19 @@ class Sender(OutcomeHandling):
             self._encoders.put(env)
         return env.event_id
 
+    def refusal(self, use_case_id: Optional[str] = None) -> Optional[str]:
+        """Why the server is refusing this destination's events right now, if it is: the key
+        (401/403: events wait in the outbox, sends paused) or, for ``use_case_id``, the last
+        event refused as a dead letter (e.g. an unknown use case) until one is delivered."""
+        error = self._last_error or ""
+        if self._scheduler.server_down and error.startswith(("HTTP 401", "HTTP 403")):
+            return f"the server refuses the API key ({error})"
+        return self._ledger.refusals.get(use_case_id) if use_case_id else None
+
+    def unreachable(self) -> Optional[str]:
+        """The last error while the server is down or rate-limiting (sends paused), else None."""
+        return self._last_error if self._scheduler.server_down else None
+
     def wait(self, event_id: str, timeout: Optional[float] = None) -> DeliveryResult:
         """Block until the event is sent, dead-lettered or dropped, or ``timeout`` passes.
 

@@ -368,12 +368,26 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             return _error("sender_failed", f"not sent: {type(error).__name__}: {_one_line(error)}")
         throttle.count("submitted")
         if fire_and_forget:
-            return _result(event_id=event_id, error=bool(skipped),
+            refusal = sender.refusal(wire_event.use_case_id)  # what earlier events of this use case met
+            if refusal:
+                notes.append(f"but the server refused earlier events: {refusal}")
+            return _result(event_id=event_id, error=bool(skipped or refusal),
                            message="; ".join(["queued for delivery"] + notes))
         outcome = sender.wait(event_id, timeout=max(float(wait_timeout_seconds or 0.0), 0.0))
-        if outcome.ok:
+        refusal = sender.refusal() if outcome.status == "persisted" else None
+        down = sender.unreachable() if outcome.status == "persisted" else None
+        if outcome.ok and not (refusal or down):
             status = "delivered" if outcome.status == "sent" else "stored in the durable outbox, delivery continues"
             return _result(event_id=event_id, error=bool(skipped), message="; ".join([status] + notes))
+        if refusal:
+            throttle.count("error:key_refused")
+            return _result(event_id=event_id, error=True, message="; ".join(
+                [f"{refusal}; the event waits in the durable outbox for a valid key"] + notes))
+        if down:  # safe on disk, but the answer waited for did not come
+            throttle.count("error:pending")
+            return _result(event_id=event_id, error=True, message="; ".join(
+                [f"pending: no answer within {wait_timeout_seconds}s ({down}); stored in the durable outbox, "
+                 "delivery continues"] + notes))
         throttle.count(f"error:{outcome.status}")
         detail = outcome.message or outcome.status
         if outcome.status == "pending":
