@@ -41,7 +41,7 @@ def sender_stats(sender: Any) -> Dict[str, Any]:
         "buffered_bytes": budget.used,
         "peak_buffered_bytes": budget.peak,
         "max_buffer_bytes": budget.cap,
-        "oldest_age_s": round(time.time() - oldest, 3) if oldest else 0.0,
+        "oldest_age_s": round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,  # a clock set back: 0
         "in_flight": budget.in_flight,
         "requests": sender._exporter.requests,
         "concurrency_limit": gate.limit,
