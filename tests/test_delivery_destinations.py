@@ -290,3 +290,34 @@ def test_sink_reports_a_bad_destination_on_its_frame(run_workflow, local_server,
     assert out["send"]["error_status"] is True and out["send"]["event_id"] == ""
     assert "outside WORKFLOW_BLOCKS_WRITE_DIRECTORY" in out["send"]["message"]
     assert vision_events_blocks.block_stats()["error:invalid_destination"] == before + 1
+
+
+def test_outbox_cli_delivers_each_kind_only_to_its_own_destination(local_server, use_case_id, tmp_path,
+                                                                   make_dest_sender, monkeypatch):
+    """An Event Store backlog waits for an Event Store flush; a cloud flush leaves it alone."""
+    from click.testing import CliRunner
+
+    from vision_events_blocks.cli import main
+
+    outbox = str(tmp_path / "outbox")
+    offline = make_dest_sender(destinations.event_store("http://127.0.0.1:9", local_server.api_key), outbox_dir=outbox)
+    ids = [offline.submit(custom(use_case_id, i), images=ImageAttachment(output=JPEG)) for i in range(3)]
+    assert offline.flush(10)
+    offline.close(0.2)
+    runner = CliRunner()
+    result = runner.invoke(main, ["outbox", "status", "--dir", outbox])
+    assert result.exit_code == 0 and "for event_store http://127.0.0.1:9" in result.output, result.output
+
+    result = runner.invoke(main, ["outbox", "flush", "--dir", outbox, "--api-url", local_server.url,
+                                  "--api-key", local_server.api_key, "--timeout", "5"])
+    assert result.exit_code == 0 and "delivering 0 event(s)" in result.output, result.output
+    assert local_server.events(use_case_id) == [] and outbox_status(outbox)["events"] == 3
+
+    monkeypatch.setenv("EVENT_INGESTION_API_KEY", local_server.api_key)
+    result = runner.invoke(main, ["outbox", "flush", "--dir", outbox, "--destination", "event_store",
+                                  "--event-store-url", local_server.url, "--timeout", "30"])
+    assert result.exit_code == 0 and "sent 3" in result.output, result.output
+    assert local_server.api_key not in result.output
+    stored = {e["eventId"]: e for e in local_server.events(use_case_id)}
+    assert sorted(stored) == sorted(ids) and all(e["images"] for e in stored.values())
+    assert outbox_status(outbox)["events"] == 0
