@@ -105,6 +105,31 @@ def test_529_pauses_every_send_for_retry_after(faults, use_case_id, make_dest_se
     assert sender.stats()["dropped"] == {} and sender.stats()["dead_lettered"] == 0
 
 
+def test_event_store_backlog_stays_within_the_memory_budget(faults, use_case_id, make_dest_sender):
+    """Inline images wait in memory while the device pushes back: the budget still holds, a live
+    stream's images are shed (counted, marked on the event) and no event is lost."""
+    cap = 3 * 1024 * 1024
+    faults.set_faults(backpressure_rate=1.0, retry_after_s=0.3)
+    sender = make_dest_sender(destinations.event_store(faults.url, faults.api_key), max_buffer_bytes=cap)
+    rng = np.random.default_rng(5)
+    photos = [b"\xff\xd8\xff\xe0" + rng.bytes(300_000) for _ in range(30)]  # ~9 MB in all: three times the cap
+    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(output=photo)) for i, photo in enumerate(photos[:8])]
+    wait_for(lambda: sender.stats()["retried"] >= 4, what="the first sends refused with 529")
+    # ready and waiting, their JPEGs are still in memory: the budget must count them
+    assert sender.stats()["buffered_bytes"] >= 8 * 300_000 and sender.stats()["events_shed"] == 0
+    ids += [sender.submit(custom(use_case_id, i), images=ImageAttachment(output=photo))
+            for i, photo in enumerate(photos[8:], start=8)]
+    faults.set_faults()
+    assert sender.flush(60, delivered=True), sender.stats()
+    stats = sender.stats()
+    assert stats["peak_buffered_bytes"] <= cap and stats["events_shed"] > 0, stats
+    assert stats["dropped"] == {} and stats["dead_lettered"] == 0 and stats["sent"] == 30
+    stored = {e["eventId"]: e for e in faults.events(use_case_id)}
+    assert sorted(stored) == sorted(ids)
+    marked = [e for e in stored.values() if (e.get("customMetadata") or {}).get("ve_images_shed")]
+    assert len(marked) == stats["events_shed"] and all(not e.get("images") for e in marked)
+
+
 def test_event_store_refusal_is_a_dead_letter_naming_the_field(local_server, make_dest_sender):
     sender = make_dest_sender(destinations.event_store(local_server.url, local_server.api_key))
     event_id = sender.submit(custom("no-such-use-case"))
