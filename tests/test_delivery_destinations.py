@@ -288,6 +288,27 @@ def test_a_bundle_over_25_mib_is_a_dead_letter_with_the_reason(make_dest_sender,
     assert [read_bundle(f).event_id for f in folder.iterdir()] == [fine]  # no temp file left behind
 
 
+def test_a_bundle_already_written_is_not_written_twice_and_uploaded_images_are_refused(make_dest_sender, tmp_path,
+                                                                                      use_case_id):
+    """A crash after the file was linked but before the outbox heard: the retry finds the file
+    and counts it written. An event pointing at uploaded images cannot become a bundle."""
+    from vision_events_blocks.api.bundles import BundleImage, write_bundle
+
+    folder = tmp_path / "bundles"
+    event = {**custom(use_case_id, 1), "eventId": "evt-already-there", "timestamp": "2026-01-02T03:04:05.000006Z"}
+    first = write_bundle(folder, event, [BundleImage(output=JPEG)])
+    sender = make_dest_sender(destinations.bundle(str(folder)))
+    again = sender.submit(event, images=ImageAttachment(output=JPEG))
+    uploaded = sender.submit({**custom(use_case_id, 2), "images": [{"sourceId": "uploaded-earlier"}]})
+    assert sender.flush(30, delivered=True)
+    assert sender.wait(again, 0).status == "sent" and sorted(folder.iterdir()) == [first]
+    refused = sender.wait(uploaded, 0)
+    assert refused.status == "dead_lettered" and "images[0]: refers to an uploaded image" in refused.message
+    stats = sender.stats()
+    assert stats["bundles_already_written"] == 1 and stats["bundles_written"] == 0
+    assert stats["bundles_refused"] == {"invalid_event": 1}
+
+
 def test_bundle_destination_refuses_a_folder_it_may_not_write(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKFLOW_BLOCKS_WRITE_DIRECTORY", str(tmp_path / "allowed"))
     with pytest.raises(ValueError, match="bundle_dir: .* outside WORKFLOW_BLOCKS_WRITE_DIRECTORY"):
@@ -329,6 +350,8 @@ def test_outbox_cli_delivers_each_kind_only_to_its_own_destination(local_server,
     ids = [offline.submit(custom(use_case_id, i), images=ImageAttachment(output=JPEG)) for i in range(3)]
     assert offline.flush(10)
     offline.close(0.2)
+    for path in Path(outbox).rglob("*"):  # the slot names the Event Store by URL and key fingerprint only
+        assert path.is_dir() or local_server.api_key.encode() not in path.read_bytes(), path
     runner = CliRunner()
     result = runner.invoke(main, ["outbox", "status", "--dir", outbox])
     assert result.exit_code == 0 and "for event_store http://127.0.0.1:9" in result.output, result.output
