@@ -113,7 +113,8 @@ def test_event_store_backlog_stays_within_the_memory_budget(faults, use_case_id,
     sender = make_dest_sender(destinations.event_store(faults.url, faults.api_key), max_buffer_bytes=cap)
     rng = np.random.default_rng(5)
     photos = [b"\xff\xd8\xff\xe0" + rng.bytes(300_000) for _ in range(30)]  # ~9 MB in all: three times the cap
-    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(output=photo)) for i, photo in enumerate(photos[:8])]
+    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(output=photo))
+           for i, photo in enumerate(photos[:8])]
     wait_for(lambda: sender.stats()["retried"] >= 4, what="the first sends refused with 529")
     # ready and waiting, their JPEGs are still in memory: the budget must count them
     assert sender.stats()["buffered_bytes"] >= 8 * 300_000 and sender.stats()["events_shed"] == 0

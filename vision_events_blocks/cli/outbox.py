@@ -97,7 +97,8 @@ def flush(directory: Optional[str], api_url: str, api_key: str, timeout: float, 
     from ..delivery import Sender, SenderConfig, destinations
 
     path = _resolve(directory)
-    waiting = sum(s.get("events", 0) for s in _status(path)["slots"] if (s.get("destination") or "cloud") == destination)
+    waiting = sum(slot.get("events", 0) for slot in _status(path)["slots"]
+                  if (slot.get("destination") or "cloud") == destination)
     try:
         target = destinations.resolve(destination, api_url=api_url, api_key=api_key, event_store_url=event_store_url,
                                       bundle_dir=bundle_dir)

@@ -27,8 +27,10 @@ class OutcomeHandling:
 
     def _handle(self, task: tuple) -> None:
         kind, payload = task
-        if kind == "upload":
-            self._upload(payload) if self._exporter.uploads_first else self._to_upload(payload)
+        if kind == "upload" and self._exporter.uploads_first:
+            self._upload(payload)
+        elif kind == "upload":  # back from a retry timer: inline images need no upload
+            self._to_upload(payload)
         else:
             self._send_batch(payload)
 

@@ -3,7 +3,8 @@
 The inference HTTP server builds new block instances for every request, so the sender (and
 its buffer and outbox slot) lives here, keyed by destination: (kind, target, key
 fingerprint, outbox root), where the kind is ``cloud`` (API URL + key), ``event_store``
-(Event Store URL + ingestion key) or ``bundle`` (a folder); see :mod:`.destinations`. ``get_sender`` makes senders durable by default (:mod:`.outbox.location`);
+(Event Store URL + ingestion key) or ``bundle`` (a folder); see :mod:`.destinations`.
+``get_sender`` makes senders durable by default (:mod:`.outbox.location`);
 ``resume_backlog`` starts delivering what a previous run left on disk as soon as the plugin
 is loaded, without waiting for a workflow to run. The blocks' own state lives in ``blocks/``.
 """
