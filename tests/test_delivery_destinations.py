@@ -310,6 +310,29 @@ def test_a_bundle_already_written_is_not_written_twice_and_uploaded_images_are_r
     assert stats["bundles_refused"] == {"invalid_event": 1}
 
 
+def test_bundles_wait_in_the_outbox_while_the_folder_is_unusable(make_dest_sender, tmp_path, use_case_id):
+    """A disk problem is the folder's, not the events': retried with a pause, counted by errno,
+    kept on disk at shutdown, and written by the next sender once the folder is back."""
+    folder, outbox = tmp_path / "bundles", str(tmp_path / "outbox")
+    sender = make_dest_sender(destinations.bundle(str(folder)), outbox_dir=outbox)
+    folder.rmdir()
+    folder.write_bytes(b"a file where the folder should be")  # (root ignores permission bits; this it cannot)
+    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=JPEG)) for i in range(3)]
+    assert sender.flush(10)  # persisted
+    wait_for(lambda: sender.stats()["bundle_write_errors"].get("EEXIST", 0) >= 1, what="a failed write")
+    stats = sender.stats()
+    assert stats["dead_lettered"] == 0 and stats["bundles_already_written"] == 0 and stats["sent"] == 0, stats
+    assert sender.close(0.5) is False and outbox_status(outbox)["events"] == 3
+    folder.unlink()
+    again = make_dest_sender(destinations.bundle(str(folder)), outbox_dir=outbox)
+    assert again.flush(30, delivered=True), again.stats()
+    assert sorted(read_bundle(f).event_id for f in folder.iterdir()) == sorted(ids)
+    assert all(read_bundle(f).images[0].input == JPEG for f in folder.iterdir())  # read back from the outbox
+    assert again.stats()["replayed"] == 3
+    again.close(5)  # rows are deleted by the outbox writer's next commit
+    assert outbox_status(outbox)["events"] == 0
+
+
 def test_bundle_destination_refuses_a_folder_it_may_not_write(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKFLOW_BLOCKS_WRITE_DIRECTORY", str(tmp_path / "allowed"))
     with pytest.raises(ValueError, match="bundle_dir: .* outside WORKFLOW_BLOCKS_WRITE_DIRECTORY"):

@@ -130,10 +130,20 @@ class BundleExporter(GatedExporter):
             try:
                 write_bundle(self.directory, event, [BundleImage(output=i.output, input=i.input) for i in images])
                 self.written += 1
-            except FileExistsError:
+            except FileExistsError as exc:
+                if not self._is_bundle_of(exc.filename, event["eventId"]):
+                    raise  # e.g. a file where the folder should be: a disk problem, retried
                 self.already_written += 1
             return Outcome(created=1, accepted={event["eventId"]})
         return self._call(write)
+
+    def _is_bundle_of(self, filename: Optional[str], event_id: str) -> bool:
+        """Whether an existing file is this event's bundle in this folder (and not, say, the folder
+        itself turned into a file): only then is "already there" a success."""
+        if not filename:
+            return False
+        path = Path(filename)
+        return path.parent == self.directory and path.name.endswith(f"_{event_id}.tar.gz") and path.is_file()
 
     def classify(self, error: BaseException) -> Verdict:  # type: ignore[override]
         if isinstance(error, BundleTooLargeError):
