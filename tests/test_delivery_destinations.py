@@ -393,3 +393,27 @@ def test_outbox_cli_delivers_each_kind_only_to_its_own_destination(local_server,
     stored = {e["eventId"]: e for e in local_server.events(use_case_id)}
     assert sorted(stored) == sorted(ids) and all(e["images"] for e in stored.values())
     assert outbox_status(outbox)["events"] == 0
+
+
+def test_plugin_load_resumes_an_event_store_backlog_without_a_roboflow_key(faults, use_case_id, tmp_path,
+                                                                           make_dest_sender, monkeypatch):
+    from vision_events_blocks.delivery import resume_backlog
+
+    outbox = str(tmp_path / "outbox")
+    faults.set_faults(backpressure_rate=1.0, retry_after_s=5)  # the device keeps pushing back until shutdown
+    earlier = make_dest_sender(destinations.event_store(faults.url, faults.api_key), outbox_dir=outbox)
+    ids = [earlier.submit(custom(use_case_id, i)) for i in range(3)]
+    wait_for(lambda: earlier.stats()["backpressure_529"] >= 1, what="a 529")
+    assert earlier.close(0.5) is False and outbox_status(outbox)["events"] == 3
+    faults.set_faults()
+    for name in ("ROBOFLOW_API_KEY", "API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VISION_EVENTS_OUTBOX_DIR", outbox)
+    monkeypatch.setenv("EVENT_INGESTION_API_KEY", faults.api_key)
+    [resumed] = resume_backlog()
+    try:
+        assert resumed.destination.kind == "event_store" and resumed.api_url == faults.url
+        assert resumed.flush(30, delivered=True), resumed.stats()
+        assert sorted(e["eventId"] for e in faults.events(use_case_id)) == sorted(ids)
+    finally:
+        resumed.close(5)
