@@ -10,6 +10,7 @@ from collections import deque
 import numpy as np
 
 from vision_events_blocks.api.errors import AuthenticationError, BadRequestError, RateLimitError, ServerError
+from vision_events_blocks.api.event_store import BackpressureError
 from vision_events_blocks.delivery import ImageAttachment
 from vision_events_blocks.delivery.batching import BatchPolicy
 from vision_events_blocks.delivery.envelope import DEGRADED_MARK, SHED_MARK, Envelope
@@ -103,6 +104,27 @@ def test_retry_decisions():
     flaky = decide(verdict(ServerError(500, "oops")), batch_size=1, attempts=0,
                    consecutive_failures=1, durable=False, backoff=backoff, rng=rng)
     assert flaky.action == "retry" and flaky.pause_s == 0.0 and flaky.delay_s == 1.0  # attempt 0: U(1, 1)
+
+
+def test_529_is_back_pressure_retried_after_retry_after_and_pausing_everyone():
+    """An Event Store at capacity has not lost the event: retry it (never dead-letter, never
+    bisect), pause every send for Retry-After or the backoff, and say it was back-pressure."""
+    backoff, rng = Backoff(1.0, 60.0), random.Random(3)
+    told = classify(BackpressureError("at capacity", retry_after=4.0))
+    assert (told.retryable, told.global_pause, told.backpressure, told.status_code) == (True, True, True, 529)
+    for durable in (False, True):
+        for batch_size in (1, 3):
+            decision = decide(told, batch_size=batch_size, attempts=2, consecutive_failures=1, durable=durable,
+                              backoff=backoff, rng=rng)
+            assert decision.action == "retry" and decision.pause_s == 4.0 and decision.delay_s >= 4.0
+    untold = classify(BackpressureError("at capacity"))  # no Retry-After: back off on our own, still pause
+    assert untold.global_pause and untold.backpressure and untold.retry_after is None
+    paused = decide(untold, batch_size=1, attempts=0, consecutive_failures=3, durable=False, backoff=backoff, rng=rng)
+    assert paused.action == "retry" and 1.0 <= paused.pause_s <= 4.0
+    bare = classify(ServerError(529, "at capacity"))  # a 529 that is not (yet) typed as such
+    assert bare.retryable and bare.global_pause and bare.backpressure
+    assert not classify(ServerError(503, "down")).backpressure
+    assert not classify(RateLimitError(429, "slow down")).backpressure
 
 
 def test_aimd_limit_grows_while_latency_holds_and_shrinks_on_congestion():

@@ -69,7 +69,9 @@ def status(directory: Optional[str], output_format: str, as_json: bool) -> None:
         owner = "in use by a running sender" if slot["held"] else "free (adopted by the next sender)"
         line = f"  {os.path.basename(slot['slot'])}: {slot['events']} event(s), {owner}"
         if slot.get("apiUrl"):
-            line += f", for {slot['apiUrl']} key:{slot.get('keyFingerprint')}"
+            kind = slot.get("destination") or "cloud"
+            line += f", for {'' if kind == 'cloud' else kind + ' '}{slot['apiUrl']}"
+            line += f" key:{slot.get('keyFingerprint')}" if slot.get("keyFingerprint") else ""
         if slot.get("error"):
             line += f", UNREADABLE: {slot['error']}"
         click.echo(line)
@@ -82,15 +84,25 @@ def status(directory: Optional[str], output_format: str, as_json: bool) -> None:
 @click.option("--api-url", default=None, help="API base URL (else VISION_EVENTS_API_URL / API_BASE_URL / the cloud).")
 @click.option("--api-key", default=None, help="API key (else ROBOFLOW_API_KEY).", envvar="ROBOFLOW_API_KEY")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to keep trying.")
-def flush(directory: Optional[str], api_url: str, api_key: str, timeout: float) -> None:
-    """Deliver everything waiting in the outbox (every slot no running sender holds), then exit
-    (1 if some is left). A refused key (401/403) stops at once: waiting cannot heal it."""
-    from ..delivery import Sender, SenderConfig
+@click.option("--destination", type=click.Choice(["cloud", "event_store", "bundle"]), default="cloud",
+              show_default=True, help="Which slots to deliver: a sender only takes slots of its own kind.")
+@click.option("--event-store-url", default=None,
+              help="With --destination event_store (else VISION_EVENTS_EVENT_STORE_URL; key: EVENT_INGESTION_API_KEY).")
+@click.option("--bundle-dir", default=None, help="With --destination bundle (else VISION_EVENTS_BUNDLE_DIR).")
+def flush(directory: Optional[str], api_url: str, api_key: str, timeout: float, destination: str,
+          event_store_url: Optional[str], bundle_dir: Optional[str]) -> None:
+    """Deliver everything waiting in the outbox (every slot of --destination's kind that no
+    running sender holds), then exit (1 if some is left). A refused key (401/403) stops at once:
+    waiting cannot heal it."""
+    from ..delivery import Sender, SenderConfig, destinations
 
     path = _resolve(directory)
-    waiting = _status(path)["events"]
+    waiting = sum(slot.get("events", 0) for slot in _status(path)["slots"]
+                  if (slot.get("destination") or "cloud") == destination)
     try:
-        sender = Sender(api_url, api_key, SenderConfig.from_env(outbox_dir=path, shutdown_timeout_s=1.0))
+        target = destinations.resolve(destination, api_url=api_url, api_key=api_key, event_store_url=event_store_url,
+                                      bundle_dir=bundle_dir)
+        sender = Sender(config=SenderConfig.from_env(outbox_dir=path, shutdown_timeout_s=1.0), destination=target)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     started = time.monotonic()

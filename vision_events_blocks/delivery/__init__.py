@@ -14,8 +14,14 @@
     sender.stats() -> dict                   # counters and gauges: see Sender.stats
     sender.close(timeout=5.0)
 
+Other destinations: ``get_sender(destination="event_store", event_store_url=...)`` (edge Event
+Store, images inline, 529 = back-pressure) or ``get_sender(destination="bundle", bundle_dir=...)``
+(one bundle-format-v1 file per event); see ``destinations``.
+
 Modules: ``processor`` (the Sender: state, lifecycle), ``outcomes`` (export outcomes -> next
-step), ``exporter`` (HTTP: one upload, one batch -> typed outcome), ``retry`` (pure decisions),
+step), ``exporter`` (HTTP: one upload, one batch -> typed outcome), ``inline`` (Event Store and
+bundle exporters: one event, images inline), ``destinations`` (kinds, defaults, identity),
+``retry`` (pure decisions),
 ``batching`` (pure batch policy), ``limits`` (adaptive concurrency), ``encoder`` (JPEG +
 annotations on cores), ``envelope`` / ``budget`` / ``ledger`` / ``scheduler`` (in-memory
 state), ``replay`` + ``outbox/`` (durable slots, adoption), ``registry`` + ``hooks`` (one

@@ -1,8 +1,11 @@
-"""The exporter: upload one image, send one batch, and say what happened as a typed outcome.
+"""The exporters: upload one image, send one batch (or one event), say what happened as a typed outcome.
 
-It knows HTTP (through the API client) and nothing about queues, budgets or retries; the
-processor decides what an outcome means (:mod:`.retry`). Every request passes the adaptive
+They know their transport and nothing about queues, budgets or retries; the processor
+decides what an outcome means (:mod:`.retry`). Every request passes the adaptive
 :class:`~.limits.ConcurrencyGate`, which learns from each one's round trip and congestion.
+:class:`Exporter` speaks the Vision Events API (images uploaded first, events in batches);
+:mod:`.inline` holds the Event Store and bundle exporters (images inline, one event each).
+``uploads_first`` is the one thing the processor asks to tell them apart.
 :class:`ExportPool` runs the requests on the sender's own threads (never an executor: an
 exit flush must not find its workers already shut down).
 """
@@ -13,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, List, Optional, Sequence, Set
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 from .limits import ConcurrencyGate
 from .retry import Verdict, classify
@@ -39,13 +42,53 @@ class Outcome:
         return self.verdict is None
 
 
-class Exporter:
+class GatedExporter:
+    """What every exporter shares: the gate around each request, failures as outcomes.
+
+    ``uploads_first``: True when images are uploaded on their own before the event is sent
+    (they then travel as ``sourceId``s); False when the event carries its image bytes and is
+    sent with :meth:`send_event`. ``max_batch_events``: events per request (None: the config's).
+    """
+
+    uploads_first = True
+    max_batch_events: Optional[int] = None
+
+    def __init__(self, gate: ConcurrencyGate) -> None:
+        self.gate = gate
+        self.requests = 0
+
+    @staticmethod
+    def classify(error: BaseException) -> Verdict:
+        return classify(error)
+
+    def _call(self, request: Callable[[], Outcome]) -> Outcome:
+        self.gate.acquire()
+        self.requests += 1
+        started = time.monotonic()
+        congested = False
+        try:
+            return request()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome
+            verdict = self.classify(exc)
+            congested = verdict.retryable  # 429, 529, 5xx, timeouts, refused connections, a full disk
+            return Outcome(verdict=verdict)
+        finally:
+            self.gate.release(time.monotonic() - started, congested)
+
+    def stats(self) -> Dict[str, Any]:
+        """Exporter-specific counters for ``Sender.stats()``."""
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class Exporter(GatedExporter):
     """Speaks the Vision Events API for the processor (one keep-alive pool)."""
 
     def __init__(self, client, gate: ConcurrencyGate) -> None:
+        super().__init__(gate)
         self.client = client
-        self.gate = gate
-        self.requests = 0
 
     def upload(self, data: bytes, name: str, content_type: str) -> Outcome:
         return self._call(lambda: Outcome(source_id=self.client.upload_image(
@@ -57,20 +100,6 @@ class Exporter:
             accepted = set(response.event_ids) if response.event_ids else None
             return Outcome(created=response.created, accepted=accepted)
         return self._call(post)
-
-    def _call(self, request: Callable[[], Outcome]) -> Outcome:
-        self.gate.acquire()
-        self.requests += 1
-        started = time.monotonic()
-        congested = False
-        try:
-            return request()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome
-            verdict = classify(exc)
-            congested = verdict.retryable  # 429, 5xx, timeouts, refused connections
-            return Outcome(verdict=verdict)
-        finally:
-            self.gate.release(time.monotonic() - started, congested)
 
     def close(self) -> None:
         try:

@@ -3,6 +3,8 @@
 An upload that worked makes the event ready to batch; a batch that worked finishes its events
 (and deletes their outbox rows); a failure goes through :func:`~.retry.decide` — retry on a
 timer, bisect a refused batch, dead-letter a permanent refusal — and may pause everyone.
+Exporters without an upload phase (``uploads_first`` False: Event Store, bundles) skip
+straight to ready; their "batch" is one event whose images are read and sent inline.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import List, Optional
 from . import api
 from .envelope import Envelope, Phase
 from .exporter import Outcome
+from .inline import inline_parts
 from .retry import Verdict, decide
 
 logger = logging.getLogger("vision_events_blocks.delivery")
@@ -24,15 +27,21 @@ class OutcomeHandling:
 
     def _handle(self, task: tuple) -> None:
         kind, payload = task
-        if kind == "upload":
+        if kind == "upload" and self._exporter.uploads_first:
             self._upload(payload)
+        elif kind == "upload":  # back from a retry timer: inline images need no upload
+            self._to_upload(payload)
         else:
             self._send_batch(payload)
 
     # ---------------------------------------------------------------- uploads
     def _to_upload(self, env: Envelope) -> None:
         """Encoded (and persisted, in durable mode): upload its images, or make it ready."""
-        if env.needs_upload:
+        if not self._exporter.uploads_first:  # images go inline when it is sent
+            if self._budget.claim(env, Phase.UPLOADING):  # still live, and nobody else's
+                self._budget.unclaim(env, Phase.READY)
+                self._make_ready([env])
+        elif env.needs_upload:
             env.phase = Phase.READY_TO_UPLOAD
             self._pool.put(("upload", env))
         else:
@@ -65,19 +74,26 @@ class OutcomeHandling:
         self._make_ready([env])
 
     def _make_ready(self, envs: List[Envelope]) -> None:
-        """Serialise each event once (its sourceIds are known now), then queue it for a batch."""
+        """Serialise each event once (its sourceIds are known now), then queue it for a batch.
+        Inline images still in memory (Event Store, bundles without an outbox) stay counted."""
         for env in envs:
             env.wire_json = json.dumps(env.wire_event(), separators=(",", ":")).encode()
             env.body_size = len(env.wire_json)
             env.phase = Phase.READY
-            self._budget.resize(env, env.body_size)
+            self._budget.resize(env, env.body_size + sum(s.size for s in env.slots if s.data is not None))
         self._scheduler.make_ready(envs)
 
     # ---------------------------------------------------------------- batches
     def _send_batch(self, envs: List[Envelope]) -> None:
-        """One POST /vision-events/batch; the envelopes arrive claimed (SENDING) by the scheduler."""
+        """One POST /vision-events/batch (or one inline event); the envelopes arrive claimed
+        (SENDING) by the scheduler."""
         try:
-            outcome = self._exporter.send_batch([e.wire_json for e in envs])
+            if self._exporter.uploads_first:
+                outcome = self._exporter.send_batch([e.wire_json for e in envs])
+            else:  # max_batch_events is 1: its images are read now, from memory or the outbox
+                [env] = envs
+                read = self._outbox.read_image if self._outbox is not None else None
+                outcome = self._exporter.send_event(*inline_parts(env, read, self._note_error))
             if not outcome.ok:
                 self._batch_failed(envs, outcome.verdict)
                 return
@@ -136,6 +152,8 @@ class OutcomeHandling:
     def _failed(self, envs: List[Envelope], verdict: Verdict) -> None:
         """Retry on a timer (retryable, or a refused key with an outbox) or dead-letter."""
         self._note_error(f"HTTP {verdict.status_code}: {verdict.message}" if verdict.status_code else verdict.message)
+        if verdict.backpressure:  # an Event Store at capacity: the events wait, counted, never lost
+            self._ledger.count("backpressure_529", len(envs))
         first = decide(verdict, batch_size=1, attempts=0, consecutive_failures=self._scheduler.consecutive_failures + 1,
                        durable=self.durable, backoff=self._backoff)
         if first.action == "dead_letter":

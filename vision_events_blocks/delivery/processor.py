@@ -9,6 +9,8 @@ Parts, along the line the OpenTelemetry SDK draws between its batch processor an
                                  batches (BatchPolicy), retry timers, global pause
                                     |
                                     +--> ExportPool --> Exporter: POST /vision-events/batch
+                                                        (or, images inline, one event each:
+                                                         EventStoreExporter / BundleExporter)
 
 This class owns the state and the lifecycle (start, fork, flush, close); the export side's
 outcomes are handled in :mod:`.outcomes`, decisions in :mod:`.retry`, batching in
@@ -23,7 +25,6 @@ import os
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
-from ..api.client import VisionEventsClient, resolve_api_key, resolve_api_url
 from ..api.models import VisionEvent
 from ..api.secrets import ApiKey, redact
 from . import api
@@ -32,8 +33,9 @@ from .batching import BatchPolicy
 from .budget import ByteBudget
 from .config import SenderConfig
 from .encoder import BODY_OVERHEAD, EncoderStage, Encoding
+from .destinations import Destination, cloud
 from .envelope import Envelope, ImageSlot, Phase
-from .exporter import Exporter, ExportPool
+from .exporter import ExportPool
 from .intake import attachments_of, image_nbytes, validated_event
 from .ledger import Ledger
 from .limits import AimdLimit, ConcurrencyGate
@@ -49,8 +51,9 @@ EventInput = Union[VisionEvent, Mapping[str, Any]]
 
 
 class Sender(OutcomeHandling):
-    """Delivers events to one destination (API URL + key), through a durable outbox slot
-    when ``config.outbox_dir`` names a directory.
+    """Delivers events to one destination — the API (URL + key), an Event Store or a bundle
+    folder (``destination``, see :mod:`.destinations`) — through a durable outbox slot when
+    ``config.outbox_dir`` names a directory.
 
     Create it through :func:`vision_events_blocks.delivery.get_sender` so a process has one
     sender per destination (durable by default there).
@@ -62,14 +65,12 @@ class Sender(OutcomeHandling):
     """
 
     def __init__(self, api_url: Optional[str] = None, api_key: Union[str, ApiKey, None] = None,
-                 config: Optional[SenderConfig] = None) -> None:
+                 config: Optional[SenderConfig] = None, *, destination: Optional[Destination] = None) -> None:
         self.config = config or SenderConfig.from_env()
-        key = api_key if isinstance(api_key, ApiKey) else resolve_api_key(api_key)
-        if key is None:
-            raise ValueError("no API key: pass api_key= or set ROBOFLOW_API_KEY")
-        self._api_key: ApiKey = key
-        self.api_url = resolve_api_url(api_url).rstrip("/")
-        self.label = f"{self.api_url} key:{key.fingerprint}"
+        self.destination = destination or cloud(api_url, api_key)  # raises ValueError without a key
+        self._api_key: Optional[ApiKey] = self.destination.key
+        self.api_url = self.destination.target  # a URL, or the bundle folder
+        self.label = self.destination.label
         self._start()
 
     # ================================================================== lifecycle
@@ -84,11 +85,10 @@ class Sender(OutcomeHandling):
         self._budget = ByteBudget(cfg.max_buffer_bytes, cfg.overflow_policy, cfg.block_timeout_s,
                                   durable=bool(cfg.outbox_dir), backpressure_timeout_s=cfg.backpressure_timeout_s)
         self._encoding = Encoding(cfg)
-        client = VisionEventsClient(api_key=self._api_key, api_url=self.api_url, timeout=cfg.request_timeout_s,
-                                    max_connections=cfg.max_concurrency + 1)
         self._gate = ConcurrencyGate(AimdLimit(min(cfg.initial_concurrency, cfg.max_concurrency), 1, cfg.max_concurrency))
-        self._exporter = Exporter(client, self._gate)
-        self._scheduler = Scheduler(BatchPolicy(cfg.batch_max_events, cfg.batch_max_bytes, cfg.batch_linger_s),
+        self._exporter = self.destination.exporter(cfg, self._gate)
+        batch_events = min(cfg.batch_max_events, self._exporter.max_batch_events or cfg.batch_max_events)
+        self._scheduler = Scheduler(BatchPolicy(batch_events, cfg.batch_max_bytes, cfg.batch_linger_s),
                                     self._budget, self._gate, dispatch=lambda task: self._pool.put(task),
                                     tick=self._tick, tick_interval_s=cfg.stats_log_interval_s)
         self._pool = ExportPool(cfg.max_concurrency, self._handle, self._scheduler.wait_out_pause)

@@ -53,7 +53,7 @@ class Durability:
         sender, cfg = self._sender, self._sender.config
         try:
             self.outbox = Outbox(
-                root, {"apiUrl": sender.api_url, "keyFingerprint": sender._api_key.fingerprint},
+                root, sender.destination.identity(),
                 max_bytes=cfg.outbox_max_bytes, sync=cfg.outbox_sync,
                 commit_interval_s=cfg.outbox_commit_interval_s, commit_rows=cfg.outbox_commit_rows,
                 adopt_interval_s=cfg.adopt_interval_s,

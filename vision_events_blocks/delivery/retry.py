@@ -5,6 +5,9 @@ retried with exponential backoff and full jitter, never sooner than ``Retry-Afte
 Everything else is permanent. 429, network errors and a 5xx carrying ``Retry-After`` (an
 outage window) also mean "the whole server is unwell": the sender pauses all sends for a
 while (global backoff) instead of hammering it; other 5xx only retry the failed request.
+**529** (an edge Event Store applying back-pressure while its disk queue drains) is
+retryable and always pauses everyone, after ``Retry-After`` or the backoff: the event was
+simply not taken yet, so it is never lost to it (``Verdict.backpressure``, counted).
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import random
 from typing import Optional
 
 from ..api.errors import APIStatusError, RateLimitError, TransportError, VisionEventsError
+
+BACKPRESSURE_STATUS = 529  # the Event Ingestion Service: "at capacity, applying backpressure"
 
 # A 429 without Retry-After waits this long at least (Sentry's default is 60 s; we start
 # lower and let the exponential backoff grow it).
@@ -36,13 +41,15 @@ class Backoff:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """How one failure is handled: ``retryable``, ``global_pause`` (429/outage) and the server's message."""
+    """How one failure is handled: ``retryable``, ``global_pause`` (429/529/outage), the server's
+    message, and ``backpressure`` (a 529: counted apart, never a loss)."""
 
     retryable: bool
     global_pause: bool
     retry_after: Optional[float]
     status_code: Optional[int]
     message: str
+    backpressure: bool = False
 
 
 def classify(error: BaseException) -> Verdict:
@@ -52,11 +59,13 @@ def classify(error: BaseException) -> Verdict:
     bytes cannot heal them, and retrying forever would hide them.
     """
     if isinstance(error, VisionEventsError):
-        # 429, an unreachable server, or a 5xx that says when to come back (an outage window)
-        global_pause = isinstance(error, (RateLimitError, TransportError)) or (
+        backpressure = error.status_code == BACKPRESSURE_STATUS
+        # 429, 529, an unreachable server, or a 5xx that says when to come back (an outage window)
+        global_pause = backpressure or isinstance(error, (RateLimitError, TransportError)) or (
             bool(error.retryable) and error.retry_after is not None)
         message = error.error_message if isinstance(error, APIStatusError) else error.message
-        return Verdict(bool(error.retryable), global_pause, error.retry_after, error.status_code, message)
+        return Verdict(bool(error.retryable) or backpressure, global_pause, error.retry_after, error.status_code,
+                       message, backpressure)
     return Verdict(False, False, None, None, f"{type(error).__name__}: {error}")
 
 
@@ -97,7 +106,7 @@ def decide(verdict: Verdict, *, batch_size: int, attempts: int, consecutive_fail
       right key delivers them); without one they are dead letters (memory cannot wait forever);
     * other permanent errors: ``dead_letter``;
     * retryable: ``retry`` after full-jitter backoff, never sooner than ``Retry-After``; 429,
-      network errors and an outage window also pause everyone.
+      529 (back-pressure), network errors and an outage window also pause everyone.
     """
     refused_key = verdict.status_code in REFUSED_KEY
     if not verdict.retryable and not (refused_key and durable):

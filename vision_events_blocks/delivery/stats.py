@@ -19,12 +19,14 @@ def sender_stats(sender: Any) -> Dict[str, Any]:
         oldest = ledger.oldest_created_at()
         stats: Dict[str, Any] = {
             "label": sender.label,
+            "destination": sender.destination.kind,
             "api_url": sender.api_url,
             "durable": sender._outbox is not None,
             "submitted": counts["submitted"],
             "replayed": counts["replayed"],
             "sent": counts["sent"],
             "retried": counts["retried"],
+            "backpressure_529": counts["backpressure_529"],
             "dead_lettered": counts["dead_lettered"],
             "dropped": dict(ledger.dropped),
             "dropped_total": sum(ledger.dropped.values()),
@@ -56,6 +58,7 @@ def sender_stats(sender: Any) -> Dict[str, Any]:
         "last_error": sender._last_error,
         "durable_refused": refused_count(),
         "durability": sender._durability.describe(),
+        **sender._exporter.stats(),
     })
     outbox = sender._outbox
     if outbox is not None:

@@ -5,7 +5,7 @@ import functools
 import hashlib
 import json
 import logging
-from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Type, Union
 
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -27,92 +27,15 @@ from ...delivery import ImageAttachment, get_sender
 from .. import common, throttle
 from ..common import ImageSelector, PredictionsSelector, TextInput
 from ..kinds import BuiltEvent, vision_event_kind
+from .description import LONG_DESCRIPTION, SHORT_DESCRIPTION
 
 BLOCK_TYPE = "vision_events/sink@v1"
 logger = logging.getLogger("vision_events_blocks.blocks")
 _COOLDOWN_NAMESPACE = "vision_events.blocks.sink_cooldown"
 
-SHORT_DESCRIPTION = "Deliver Vision Events reliably from a live pipeline without stalling it."
-
-LONG_DESCRIPTION = """
-Send a Vision Event (with the frame, the visualisation and the annotations) to the Roboflow
-Vision Events API — or to any server that speaks it — from inside a live video pipeline.
-
-## What to send
-
-- **From a builder block**: connect `event` to the output of *Vision Events Quality Check*,
-  *Safety Alert* or *Inventory Count*. When the builder has nothing to report for a frame its
-  event is empty and this sink is skipped for that frame.
-- **Directly**: leave `event` empty and set `event_type` plus `event_data` (wire field names
-  of the API, camelCase or snake_case): e.g. `custom` with `{"value": "door opened"}` or
-  `operator_feedback` with `{"relatedEventId": "$inputs.event_id", "feedback": "incorrect"}`
-  and a `comment`.
-
-`image` is the frame the annotations refer to; `output_image` (e.g. a visualisation) is the
-image shown first. `predictions` become the annotations when the event does not already
-carry its own (builders attach the detections they are about).
-
-## How it is delivered
-
-`run()` only validates and enqueues: the `event_id` output is known at once, even in
-fire-and-forget mode. A process-wide sender (one per API URL and key, shared by every sink
-and every HTTP request) encodes images on its own threads, uploads each image once, batches
-up to 100 events per request, retries network errors, 429 and 5xx with backoff honouring
-`Retry-After`, and keeps memory bounded. Events are also written to a local SQLite outbox
-(durable by default: `VISION_EVENTS_OUTBOX_DIR`, else inference's model cache directory;
-`outbox_dir: "off"` keeps them in memory only), so they survive SIGTERM, a crash, a power cut
-or a day offline; several workers share the directory, each in a slot of its own. A video
-file, an HTTP request or a script waits for the sender when memory is full instead of losing
-images; only a live stream that outruns the machine gets smaller images, then none.
-Remaining events are flushed when the pipeline ends or the process exits.
-
-Set `fire_and_forget: false` to wait (at most `wait_timeout_seconds`) for the server's
-answer; `error_status` then reports e.g. an unknown use case.
-
-## Throttling
-
-Video runs at 30 fps; the same verdict every frame would be 30 events per second. The
-cooldown (`cooldown_seconds`, default 1) admits one event per *key* per cooldown, where the
-key is: destination + use case + stream + event type + the event's signature (quality
-result and reason, alert type and new violators, item count, custom value, ...). So a
-repeated identical event is throttled (`throttling_status: true`) while a *different* one —
-a fail after a pass, a new violator, a changed count — always goes through. The memory is
-process-wide, so it also throttles across HTTP requests. `0` disables it.
-
-## Context
-
-`stream_id` defaults to the frame's video identifier and the event's timestamp is the
-frame's capture time when the frame carries video metadata. `device_id`, `workflow_id`,
-`custom_metadata` (flat: string, number or boolean values) are attached as given.
-
-## Errors never stop the pipeline
-
-A missing API key, invalid event data or metadata, or a delivery error come back as
-`error_status: true` with a `message` naming the field; nothing is dropped silently (every
-outcome is counted in `vision_events_blocks.block_stats()` and the sender's
-`vision_events_blocks.stats()`).
-
-## Example
-
-```json
-{
-  "type": "vision_events/sink@v1",
-  "name": "send",
-  "event": "$steps.qc.event",
-  "use_case_id": "assembly-line-qa",
-  "image": "$inputs.image",
-  "output_image": "$steps.boxes.image",
-  "device_id": "line-3-cam",
-  "custom_metadata": {"line": "3", "shift": "$inputs.shift"},
-  "cooldown_seconds": 1
-}
-```
-
-Outputs: `error_status`, `throttling_status`, `message`, `event_id`.
-"""
-
 EventTypeLiteral = Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"]
 EventTypeInput = Optional[Union[EventTypeLiteral, Selector(kind=[STRING_KIND])]]
+DestinationLiteral = Literal["cloud", "event_store", "bundle"]
 
 
 class SinkManifest(common.VisionEventsManifest):
@@ -228,11 +151,37 @@ class SinkManifest(common.VisionEventsManifest):
         description="If true nothing is sent.",
         examples=[False, "$inputs.disable_vision_events"],
     )
+    destination: Union[DestinationLiteral, Selector(kind=[STRING_KIND])] = Field(
+        default="cloud",
+        title="Destination",
+        description="Where events go: 'cloud' (the Vision Events API), 'event_store' (an edge Event Store, "
+        "POST /v2/events with images inline; key from EVENT_INGESTION_API_KEY) or 'bundle' (one "
+        "bundle-format-v1 file per event in a folder, for air-gapped sites).",
+        examples=["cloud", "event_store", "bundle", "$inputs.destination"],
+        json_schema_extra={"always_visible": True},
+    )
     api_url: TextInput = Field(
         default=None,
         title="API URL",
         description="Vision Events API base URL; default VISION_EVENTS_API_URL, else API_BASE_URL, else Roboflow.",
         examples=["https://api.roboflow.com", "http://127.0.0.1:8787"],
+        json_schema_extra={"relevant_for": {"destination": {"values": ["cloud"], "required": False}}},
+    )
+    event_store_url: TextInput = Field(
+        default=None,
+        title="Event Store URL",
+        description="Base URL of the edge Event Store (events go to <url>/v2/events); default "
+        "VISION_EVENTS_EVENT_STORE_URL, else http://localhost:8001.",
+        examples=["http://localhost:8001", "$inputs.event_store_url"],
+        json_schema_extra={"relevant_for": {"destination": {"values": ["event_store"], "required": False}}},
+    )
+    bundle_dir: TextInput = Field(
+        default=None,
+        title="Bundle Directory",
+        description="Folder for the bundle files (created if missing; inside WORKFLOW_BLOCKS_WRITE_DIRECTORY "
+        "when that is set); default VISION_EVENTS_BUNDLE_DIR.",
+        examples=["/data/vision-event-bundles", "$inputs.bundle_dir"],
+        json_schema_extra={"relevant_for": {"destination": {"values": ["bundle"], "required": True}}},
     )
     outbox_dir: TextInput = Field(
         default=None,
@@ -276,7 +225,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         # each other); a fingerprint, so no key sits in the process-wide state
         self._key_id = hashlib.sha256(api_key.encode()).hexdigest()[:10] if isinstance(api_key, str) else ""
         self._disable_sinks = bool(disable_sinks)
-        self._senders: Dict[Tuple[Optional[str], Optional[str]], Any] = {}
+        self._senders: Dict[_Where, Any] = {}
 
     @classmethod
     def get_init_parameters(cls) -> List[str]:
@@ -308,6 +257,9 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         disable_sink: bool = False,
         api_url: Optional[str] = None,
         outbox_dir: Optional[str] = None,
+        destination: str = "cloud",
+        event_store_url: Optional[str] = None,
+        bundle_dir: Optional[str] = None,
     ) -> BlockResult:
         if self._disable_sinks or disable_sink:
             throttle.count("disabled")
@@ -321,26 +273,28 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         wire_event, problem = _wire_event(built, use_case_id, frame, device_id, workflow_id, custom_metadata, comment)
         if problem:
             return _error("invalid_event", problem)
+        where = _Where(common.text(destination) or "cloud", common.text(api_url), common.text(event_store_url),
+                       common.text(bundle_dir), common.text(outbox_dir))
         seconds = max(float(cooldown_seconds or 0.0), 0.0)
         cooldown = key = None
         if seconds > 0:  # no cooldown: no key to build, no shared state to touch
             signature = built.signature or _signature(built, comment)
-            key = (api_url or "", self._key_id, str(use_case_id), frame.stream_id or "", built.event_type, signature)
+            key = (where.place, self._key_id, str(use_case_id), frame.stream_id or "", built.event_type, signature)
             cooldown = throttle.Cooldown(_COOLDOWN_NAMESPACE)
             if not cooldown.admit(key, seconds, frame.clock):
                 throttle.count("throttled")
                 return _result(throttling=True, message=f"throttled: the same {built.event_type} event was sent "
                                f"less than {cooldown_seconds}s ago for this stream")
         result = self._submit(wire_event, built, image, output_image, predictions, image_label,
-                              api_url, outbox_dir, fire_and_forget, wait_timeout_seconds, frame.can_wait)
+                              where, fire_and_forget, wait_timeout_seconds, frame.can_wait)
         if not result["event_id"] and cooldown is not None:
             cooldown.forget(key)  # nothing was queued: the next attempt must not be throttled
         return result
 
     def _submit(
         self, wire_event: VisionEvent, built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
-        image_label: Optional[str], api_url: Optional[str], outbox_dir: Optional[str],
-        fire_and_forget: bool, wait_timeout_seconds: float, can_wait: bool,
+        image_label: Optional[str], where: "_Where", fire_and_forget: bool, wait_timeout_seconds: float,
+        can_wait: bool,
     ) -> BlockResult:
         notes: List[str] = []
         annotations = built.predictions if built.predictions is not None else predictions
@@ -359,11 +313,14 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             label = common.text(image_label)
             images.append(ImageAttachment(input=frame_array, output=_pixels(output_image), label=label))
         try:
-            sender = self._sender(common.text(api_url), common.text(outbox_dir))
+            sender = self._sender(where)
+        except ValueError as error:  # the destination as configured cannot be used: say which field
+            reason = "no_api_key" if "API key" in str(error) else "invalid_destination"
+            return _error(reason, f"not sent: {_one_line(error)}")
+        try:
             event_id = sender.submit(wire_event, images=images, predictions=annotations, can_wait=can_wait)
         except (ValueError, TypeError) as error:
-            reason = "no_api_key" if "API key" in str(error) else "invalid_event"
-            return _error(reason, f"not sent: {_one_line(error)}")
+            return _error("invalid_event", f"not sent: {_one_line(error)}")
         except Exception as error:  # the pipeline must keep running whatever the sender says
             return _error("sender_failed", f"not sent: {type(error).__name__}: {_one_line(error)}")
         throttle.count("submitted")
@@ -394,14 +351,35 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             detail = f"no answer within {wait_timeout_seconds}s; delivery continues in the background"
         return _result(event_id=event_id, error=True, message="; ".join([f"{outcome.status}: {detail}"] + notes))
 
-    def _sender(self, api_url: Optional[str], outbox_dir: Optional[str]) -> Any:
+    def _sender(self, where: "_Where") -> Any:
         """The process-wide sender for this destination, remembered by this instance (a
-        registry look-up parses the URL, hashes the key and resolves the outbox: not on every frame)."""
-        sender = self._senders.get((api_url, outbox_dir))
+        registry look-up parses the URL, hashes the key, checks the bundle folder and resolves
+        the outbox: once, not on every frame)."""
+        sender = self._senders.get(where)
         if sender is None or sender.closed:
-            sender = get_sender(api_url=api_url, api_key=self._api_key, outbox_dir=outbox_dir)
-            self._senders[(api_url, outbox_dir)] = sender
+            if where.destination == "cloud":
+                sender = get_sender(api_url=where.api_url, api_key=self._api_key, outbox_dir=where.outbox_dir)
+            else:  # no Roboflow key involved: the Event Store key comes from EVENT_INGESTION_API_KEY
+                sender = get_sender(destination=where.destination, event_store_url=where.event_store_url,
+                                    bundle_dir=where.bundle_dir, outbox_dir=where.outbox_dir)
+            self._senders[where] = sender
         return sender
+
+
+class _Where(NamedTuple):
+    """The sink's destination fields, as given (resolved by the registry)."""
+
+    destination: str
+    api_url: Optional[str]
+    event_store_url: Optional[str]
+    bundle_dir: Optional[str]
+    outbox_dir: Optional[str]
+
+    @property
+    def place(self) -> str:
+        """What the cooldown calls "the same destination"."""
+        target = {"event_store": self.event_store_url, "bundle": self.bundle_dir}.get(self.destination, self.api_url)
+        return f"{self.destination}:{target or ''}"
 
 
 # ------------------------------------------------------------------------ building the event

@@ -197,7 +197,7 @@ class Outbox:
         """Move the backlog of every orphan slot into this one (at start, then on the writer
         thread). Returns how many events were adopted."""
         adopted = 0
-        for path, fd in slots.orphans(self.root, self.directory):
+        for path, fd in slots.orphans(self.root, self.directory, slots.kind_of(self.destination)):
             try:
                 rows, nbytes = migrate(self._conn, path, self.images_dir)
             except sqlite3.DatabaseError as exc:

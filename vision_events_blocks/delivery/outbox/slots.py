@@ -17,7 +17,8 @@ A slot whose lock is free and that holds events is an **orphan**: a live sender 
 start and then periodically), moving its rows and images into its own slot and removing it,
 all while holding the orphan's lock, so exactly one process ever delivers them. The backlog
 belongs to the *directory*, as a deployment's outbox does: a restart with a corrected key or
-URL delivers what the old configuration left behind. (A process that serves several
+URL delivers what the old configuration left behind — within one destination kind (cloud,
+event_store, bundle): a sender never adopts another kind's slot. (A process that serves several
 workspaces gives each its own ``outbox_dir``.) An outbox written by version 0.1, where the
 directory itself was the one slot, is adopted the same way.
 """
@@ -102,9 +103,16 @@ def slot_dirs(root: Path) -> Iterator[Path]:
         yield root / name
 
 
+def kind_of(meta: Optional[Dict[str, str]]) -> str:
+    """The slot's destination kind: ``cloud`` (meta without one, or a 0.1 outbox), ``event_store``, ``bundle``."""
+    return (meta or {}).get("destination") or "cloud"
+
+
 def matches(path: Path, destination: Dict[str, str]) -> bool:
-    """Whether a slot belongs to ``destination`` (a slot without meta belongs to anyone)."""
+    """Whether a slot belongs to ``destination`` (a slot without meta belongs to any cloud sender)."""
     meta = read_meta(path)
+    if kind_of(meta) != kind_of(destination):
+        return False
     return meta is None or (meta.get("apiUrl"), meta.get("keyFingerprint")) == (
         destination["apiUrl"], destination["keyFingerprint"])
 
@@ -136,14 +144,16 @@ def claim_slot(root: Path, destination: Dict[str, str]) -> Tuple[Path, int]:
     return final, fd
 
 
-def orphans(root: Path, own: Path) -> Iterator[Tuple[Path, int]]:
-    """Slots (other than ``own``) that no live process holds, locked for the caller, who must
-    close the descriptor. Slots with unreadable meta are set aside (logged)."""
+def orphans(root: Path, own: Path, kind: str = "cloud") -> Iterator[Tuple[Path, int]]:
+    """Slots (other than ``own``) of destination ``kind`` that no live process holds, locked for
+    the caller, who must close the descriptor. Slots with unreadable meta are set aside (logged).
+    Another kind's backlog is never taken: bundles of an air-gapped site must not go to a cloud."""
     for path in list(slot_dirs(root)):
         if path == own:
             continue
         try:
-            read_meta(path)
+            if kind_of(read_meta(path)) != kind:
+                continue
         except ValueError as exc:
             set_aside(path, str(exc))
             continue

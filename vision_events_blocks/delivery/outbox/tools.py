@@ -40,7 +40,7 @@ def _slot_status(path: Path) -> Dict[str, Any]:
     entry: Dict[str, Any] = {"slot": str(path), "held": _held(path)}
     try:
         meta = slots.read_meta(path) or {}
-        entry.update(apiUrl=meta.get("apiUrl"), keyFingerprint=meta.get("keyFingerprint"))
+        entry.update(destination=slots.kind_of(meta), apiUrl=meta.get("apiUrl"), keyFingerprint=meta.get("keyFingerprint"))
     except ValueError as exc:
         entry["error"] = str(exc)
     db = path / DB_NAME
