@@ -9,10 +9,7 @@ event with its images is checked against the model so a bad one fails here, not 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -87,37 +84,3 @@ class Encoding:
             return configured
         env.images_degraded += 1
         return smaller
-
-
-class EncoderStage:
-    """``threads`` encoder threads fed by one queue; ``work(env)`` does one envelope."""
-
-    def __init__(self, threads: int, work: Callable[[Envelope], None]) -> None:
-        self._queue: "queue.Queue[Optional[Envelope]]" = queue.Queue()
-        self._work = work
-        self.threads: List[threading.Thread] = []
-        for i in range(threads):
-            thread = threading.Thread(target=self._loop, name=f"vision-events-encoder-{i}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def put(self, env: Envelope) -> None:
-        self._queue.put(env)
-
-    def stop(self, timeout: float) -> None:
-        """Encoders finish what is queued, then stop (joined within ``timeout``)."""
-        for _ in self.threads:
-            self._queue.put(None)
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _loop(self) -> None:
-        while True:
-            env = self._queue.get()
-            if env is None:
-                return
-            try:
-                self._work(env)
-            except Exception:  # a bug must not kill the encoder
-                logger.exception("vision-events: unexpected error in an encoder thread")

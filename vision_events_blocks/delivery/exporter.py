@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
-import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Optional, Sequence, Set
 
 from .limits import ConcurrencyGate
 from .retry import Verdict, classify
@@ -108,36 +106,3 @@ class Exporter(GatedExporter):
             pass
 
 
-Task = tuple  # ("upload", envelope) or ("batch", [envelopes])
-
-
-class ExportPool:
-    """Threads that run export tasks as the gate allows; ``handle`` does the work."""
-
-    def __init__(self, threads: int, handle: Callable[[Task], None],
-                 before_each: Callable[[], bool]) -> None:
-        self._queue: "queue.Queue[Optional[Task]]" = queue.Queue()
-        self._handle = handle
-        self._before_each = before_each  # waits out a pause; False when stopping
-        self.threads: List[threading.Thread] = []
-        for i in range(threads):
-            thread = threading.Thread(target=self._loop, name=f"vision-events-exporter-{i}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def put(self, task: Task) -> None:
-        self._queue.put(task)
-
-    def stop(self) -> None:
-        for _ in self.threads:
-            self._queue.put(None)
-
-    def _loop(self) -> None:
-        while True:
-            task = self._queue.get()
-            if task is None or not self._before_each():
-                return  # closed: what is left is counted (memory) or stays in the outbox
-            try:
-                self._handle(task)
-            except Exception:  # a bug must not kill the exporter thread
-                logger.exception("vision-events: unexpected error in an exporter thread")

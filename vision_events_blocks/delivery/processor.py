@@ -2,13 +2,13 @@
 
 Parts, along the line the OpenTelemetry SDK draws between its batch processor and its exporters::
 
-    submit() --(ByteBudget)--> EncoderStage --> [Outbox slot: group commit] --> ExportPool
+    submit() --(ByteBudget)--> encoders --> [Outbox slot: group commit] --> exporters
       eventId + timestamp        JPEG + annotations    durable mode                uploads, once per image
       fixed here                 threads = cores                                     |
                                  Scheduler <------------- ready events <------------+
                                  batches (BatchPolicy), retry timers, global pause
                                     |
-                                    +--> ExportPool --> Exporter: POST /vision-events/batch
+                                    +--> exporters --> Exporter: POST /vision-events/batch
                                                         (or, images inline, one event each:
                                                          EventStoreExporter / BundleExporter)
 
@@ -32,10 +32,9 @@ from .api import DeliveryResult, ImageAttachment
 from .batching import BatchPolicy
 from .budget import ByteBudget
 from .config import SenderConfig
-from .encoder import BODY_OVERHEAD, EncoderStage, Encoding
+from .encoder import BODY_OVERHEAD, Encoding
 from .destinations import Destination, cloud
 from .envelope import Envelope, ImageSlot, Phase
-from .exporter import ExportPool
 from .intake import attachments_of, image_nbytes, validated_event
 from .ledger import Ledger
 from .limits import AimdLimit, ConcurrencyGate
@@ -44,6 +43,7 @@ from .replay import Durability
 from .retry import Backoff
 from .scheduler import Scheduler
 from .stats import log_summary, sender_stats
+from .workers import QueueWorkers
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
@@ -91,9 +91,10 @@ class Sender(OutcomeHandling):
         self._scheduler = Scheduler(BatchPolicy(batch_events, cfg.batch_max_bytes, cfg.batch_linger_s),
                                     self._budget, self._gate, dispatch=lambda task: self._pool.put(task),
                                     tick=self._tick, tick_interval_s=cfg.stats_log_interval_s)
-        self._pool = ExportPool(cfg.max_concurrency, self._handle, self._scheduler.wait_out_pause)
+        self._pool = QueueWorkers("vision-events-exporter", cfg.max_concurrency, self._handle,
+                                  before_each=self._scheduler.wait_out_pause)
         self._durability = Durability(self)
-        self._encoders = EncoderStage(cfg.encode_threads, self._encode)
+        self._encoders = QueueWorkers("vision-events-encoder", cfg.encode_threads, self._encode)
         self._last_logged: Optional[tuple] = None
 
     @property
