@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from .._version import __version__
 from .errors import (
     MissingApiKeyError,
     RequestTimeout,
@@ -111,8 +112,6 @@ def resolve_timeout(timeout: Union[float, httpx.Timeout, None]) -> httpx.Timeout
 
 
 def default_user_agent() -> str:
-    from .. import __version__
-
     return f"vision-events-blocks/{__version__}"
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -67,15 +67,17 @@ MAX_QUERY_LIST_VALUES = 50
 DEFAULT_QUERY_LIMIT = 100
 MAX_QUERY_LIMIT = 1000
 MAX_USE_CASE_NAME_LENGTH = 256
+MAX_INTEGER = 2**63 - 1  # counts are 64-bit integers on the wire and in storage
 TIMESTAMP_MAX_AGE = timedelta(days=365)
 TIMESTAMP_MAX_FUTURE = timedelta(days=1)
 
 EventType = Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"]
-EVENT_TYPES: Tuple[str, ...] = ("quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback")
+EVENT_TYPES: Tuple[str, ...] = get_args(EventType)
 Severity = Literal["low", "medium", "high"]
 QualityResult = Literal["pass", "fail"]
 Feedback = Literal["correct", "incorrect", "inconclusive"]
 UseCaseStatus = Literal["active", "inactive"]
+USE_CASE_STATUSES: Tuple[str, ...] = get_args(UseCaseStatus)
 MetadataValue = Union[bool, int, float, str]
 
 IdString = Field(min_length=1, max_length=MAX_ID_LENGTH)
@@ -113,9 +115,23 @@ def to_wire(model: BaseModel) -> Dict[str, Any]:
 def _finite(value: float, what: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number, not a boolean")
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if not _is_finite(value):
+        raise ValueError(f"{what} must be a finite number, got {_short(value)}")
     return value
+
+
+def _is_finite(value: float) -> bool:
+    """A float that is not NaN or infinite; an int that a float can hold (not ``10**400``)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to 40 characters: a number may have thousands of digits."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def validate_custom_metadata(metadata: Any, field_name: str = "customMetadata") -> Dict[str, MetadataValue]:
@@ -144,8 +160,8 @@ def validate_custom_metadata(metadata: Any, field_name: str = "customMetadata") 
         if isinstance(value, bool):
             continue
         if isinstance(value, (int, float)):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{field_name}.{key} must be a finite number, got {value!r}")
+            if not _is_finite(value):
+                raise ValueError(f"{field_name}.{key} must be a finite number, got {_short(value)}")
             continue
         if isinstance(value, str):
             if len(value) > MAX_TEXT_LENGTH:
@@ -289,7 +305,7 @@ class QualityCheckData(WireModel):
 
 
 class InventoryCountData(WireModel):
-    item_count: int = Field(ge=0)
+    item_count: int = Field(ge=0, le=MAX_INTEGER)
     location: Optional[str] = TextField
     item_type: Optional[str] = TextField
     external_id: Optional[str] = TextField
@@ -484,7 +500,7 @@ class DetectionClassFilter(WireModel):
 
 class ImageCountFilter(WireModel):
     operator: NumberOperator
-    value: int = Field(ge=0)
+    value: int = Field(ge=0, le=MAX_INTEGER)
 
 
 class CustomMetadataFilter(WireModel):
@@ -536,6 +552,8 @@ class EventFieldFilter(WireModel):
         for item in values:
             if isinstance(item, bool) or not isinstance(item, expected):
                 raise ValueError(f"{what}: value {item!r} must be a {'number' if numeric else 'string'}")
+            if numeric and (abs(item) > MAX_INTEGER if isinstance(item, int) else not _is_finite(item)):
+                raise ValueError(f"{what}: value {_short(item)} is out of range (at most {MAX_INTEGER})")
         return self
 
 
