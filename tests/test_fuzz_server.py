@@ -125,7 +125,7 @@ def test_the_document_covers_every_server_route(tmp_path):
     from vision_events_blocks.server.app import ServerConfig, create_app
 
     app = create_app(ServerConfig(data_dir=tmp_path, api_keys=[]))
-    served = {(method.lower(), route.path) for route in app.routes
+    served = {(method.lower(), route.path) for router in app.state.routers for route in router.routes
               for method in getattr(route, "methods", ()) if route.path.startswith("/vision-events")}
     documented = {(method, path.replace("{useCaseId}", "{use_case_id}")) for method, path, *_ in ROUTES}
     assert served - {("head", p) for _, p in served} == documented

@@ -10,9 +10,10 @@ with a cap on its total unpacked size, so path tricks and decompression bombs do
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from typing import Any, Dict, List, Tuple
+
+from .body import parse_json
 
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024        # raw body (the inference block's limit)
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024      # all members together, once decompressed
@@ -49,7 +50,7 @@ def read_bundle(raw: bytes) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     if PAYLOAD_NAME not in files:
         raise BundleError(f"bundle has no {PAYLOAD_NAME}")
     try:
-        payload = json.loads(files.pop(PAYLOAD_NAME))
+        payload = parse_json(files.pop(PAYLOAD_NAME))
     except ValueError as exc:
         raise BundleError(f"{PAYLOAD_NAME} is not valid JSON ({exc})") from None
     if not isinstance(payload, dict):
