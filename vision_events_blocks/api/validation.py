@@ -1,10 +1,12 @@
-"""The one reading of pydantic's errors, and of a dict as a :class:`~.models.VisionEvent`.
+"""The one reading of pydantic's errors (a dict is read as an event by
+:func:`~.event_models.validate_event`).
 
 Every layer that shows a validation problem to a person (the server's 400s, the CLI, the
 bundle reader, the blocks) says it the same way: ``field.path[3].name: message``, the first
 few problems joined with ``;``.
 
 >>> from pydantic import ValidationError
+>>> from vision_events_blocks.api.models import validate_event
 >>> try:
 ...     validate_event({"eventId": "e1", "eventType": "alarm", "useCaseId": "uc",
 ...                     "timestamp": "2026-01-01T00:00:00Z"}, context={"skip_timestamp_window": True})
@@ -15,13 +17,11 @@ eventType: Input should be 'quality_check', 'inventory_count', 'safety_alert', '
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import ValidationError
 
-from .models import VisionEvent
-
-__all__ = ["error_text", "field_path", "problem_text", "validate_event"]
+__all__ = ["error_text", "field_path", "problem_text"]
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][\w -]*")
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -70,16 +70,3 @@ def error_text(exc: ValidationError, limit: Optional[int] = 3, *, root: str = ""
         problems.append(f"{where}: {message}" if where else message)
     rest = len(errors) - len(shown)
     return "; ".join(problems) + (f" (and {rest} more)" if rest > 0 and count_rest else "")
-
-
-def validate_event(data: Any, *, context: Optional[Dict[str, Any]] = None) -> VisionEvent:
-    """A :class:`VisionEvent` from a wire dict (camelCase or snake_case keys) or an event.
-
-    Raises pydantic's ``ValidationError`` (a ``ValueError``) naming the field, or a plain
-    ``ValueError`` when ``data`` is not a mapping at all.
-    """
-    if isinstance(data, VisionEvent):
-        return data
-    if not isinstance(data, Mapping):
-        raise ValueError(f"an event must be an object, not {type(data).__name__}")
-    return VisionEvent.model_validate(dict(data), context=context)
