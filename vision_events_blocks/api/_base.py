@@ -32,6 +32,7 @@ from .errors import (
 from .models import (
     MAX_BATCH_EVENTS,
     MAX_ID_LENGTH,
+    USE_CASE_STATUSES,
     BatchCreateResponse,
     CreateEventResponse,
     CreateUseCaseRequest,
@@ -45,7 +46,9 @@ from .models import (
     UseCaseResponse,
     VisionEvent,
     validate_custom_metadata,
+    validate_event,
 )
+from .media import extension_for
 from .secrets import ApiKey, redact
 
 logger = logging.getLogger("vision_events_blocks.api.client")
@@ -54,7 +57,6 @@ DEFAULT_API_URL = "https://api.roboflow.com"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 API_KEY_ENV_VARS = ("ROBOFLOW_API_KEY", "API_KEY")
 API_URL_ENV_VARS = ("VISION_EVENTS_API_URL", "API_BASE_URL")
-USE_CASE_STATUSES = ("active", "inactive")
 
 EventLike = Union[VisionEvent, Mapping[str, Any]]
 QueryLike = Union[QueryRequest, Mapping[str, Any], None]
@@ -202,7 +204,7 @@ class _BaseClient:
             data["name"] = name
         if metadata is not None:
             data["metadata"] = json.dumps(validate_custom_metadata(dict(metadata), "metadata"), allow_nan=False)
-        filename = name or default_name or "image" + _extension(content_type)
+        filename = name or default_name or f"image.{extension_for(content_type)}"
         return Call(
             "POST", "/vision-events/upload", 201, UploadImageResponse,
             files={"file": (filename, content, content_type)}, data=data or None,
@@ -435,7 +437,7 @@ def _event_wire(event: EventLike, index: Optional[int] = None) -> Dict[str, Any]
     if not isinstance(event, Mapping):
         raise ValueError(f"{where} must be a VisionEvent or a dict, not {type(event).__name__}")
     try:
-        return VisionEvent.model_validate(with_identity(event)).to_wire()
+        return validate_event(with_identity(event)).to_wire()
     except ValidationError as exc:
         if index is None:
             raise
@@ -463,8 +465,3 @@ def _read_image(image: ImageLike) -> Tuple[bytes, Optional[str]]:
         raise ValueError("image is empty (0 bytes)")
     return content, name
 
-
-def _extension(content_type: str) -> str:
-    return {"image/png": ".png", "image/webp": ".webp", "image/gif": ".gif", "image/bmp": ".bmp"}.get(
-        content_type, ".jpg"
-    )

@@ -38,7 +38,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pydantic import ValidationError
 
-from .models import MAX_ANNOTATIONS_PER_LIST, VisionEvent
+from .media import SUPPORTED_IMAGES, sniff_image
+from .models import MAX_ANNOTATIONS_PER_LIST, VisionEvent, validate_event
+from .validation import error_text
 
 logger = logging.getLogger("vision_events_blocks.api.bundles")
 
@@ -96,36 +98,14 @@ class Bundle:
         return self.event["eventId"]
 
 
-def sniff_image(head: bytes) -> Optional[str]:
-    """File extension from magic bytes (the types the upload endpoint takes), else ``None``."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:2] == b"BM" and len(head) >= 26:
-        return "bmp"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
-        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
-    return None
-
-
 def _validated(event: Mapping[str, Any], where: Optional[Path]) -> VisionEvent:
     """The event as the API would see it (placeholder ids where files stand in for uploads)."""
     probe = dict(event)
     probe.setdefault("useCaseId", _PLACEHOLDER)  # optional in a bundle: the uploader supplies it
     try:
-        return VisionEvent.model_validate(probe)
+        return validate_event(probe)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise BundleError(where, f"invalid event: {loc}: {first['msg']}{more}") from None
+        raise BundleError(where, f"invalid event: {error_text(exc, limit=1)}") from None
 
 
 # ================================================================================ writer
@@ -166,9 +146,9 @@ def build_payload(event: Mapping[str, Any], images: Sequence[BundleImage]) -> Tu
             data = getattr(given, role)
             if data is None:
                 continue
-            ext = sniff_image(bytes(data[:32]))
+            ext = sniff_image(data)
             if ext is None:
-                raise ValueError(f"images[{index}].{role}: not an image (JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC, AVIF)")
+                raise ValueError(f"images[{index}].{role}: not an image ({SUPPORTED_IMAGES})")
             name = f"images/{uuid.uuid4()}.{ext}"
             members[name] = bytes(data)
             image[file_key] = name
@@ -352,7 +332,7 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
             if not isinstance(member, str) or _normal(member) not in files:
                 raise BundleError(path, f"images[{index}].{file_key}: the archive has no member {str(member)[:200]!r}")
             content = files[_normal(member)]
-            if sniff_image(content[:32]) is None:
+            if sniff_image(content) is None:
                 raise BundleError(path, f"images[{index}].{file_key} ({member[:200]}): not an image")
             found[role] = content
         if not found:

@@ -42,7 +42,16 @@ from .bundle import BundleError, read_bundle, referenced_files
 from .errors import ApiError, EventStoreError
 from .event_store import to_wire_event
 from .query import CursorCodec, CursorKey, InvalidCursor, build_query
-from .store import WORKSPACE_ID, NameTaken, Store, UseCaseNotFound, cutoff_micros, event_row, image_ids, new_source_id
+from .store import (
+    WORKSPACE_ID,
+    NameTaken,
+    Store,
+    UseCaseNotFound,
+    cutoff_micros,
+    event_row,
+    image_ids,
+    new_source_id,
+)
 
 log = logging.getLogger("vision_events_blocks.server")
 

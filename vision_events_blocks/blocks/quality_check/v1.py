@@ -15,6 +15,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 )
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
+from ...api.models import MAX_TEXT_LENGTH
 from .. import common
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
 from ..kinds import vision_event_kind
@@ -166,7 +167,7 @@ class QualityCheckEventBlockV1(WorkflowBlock):
             signature=f"{verdict}|{reason}",
             predictions=seen.predictions,
             external_id=external_id,
-            custom_metadata={REASON_KEY: reason[:1000]},
+            custom_metadata={REASON_KEY: reason[:MAX_TEXT_LENGTH]},
         )
         return {"event": event, "result": verdict, "passed": verdict == "pass"}
 
