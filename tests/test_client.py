@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from support import make_event
 from vision_events_blocks.api import errors
 from vision_events_blocks.api.client import (
     DEFAULT_API_URL,
@@ -37,15 +38,7 @@ PNG = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
 
 
 def event(use_case_id: str, **overrides) -> dict:
-    body = {
-        "eventId": str(uuid.uuid4()),
-        "eventType": "quality_check",
-        "useCaseId": use_case_id,
-        "timestamp": datetime.now(timezone.utc).isoformat(),
-        "eventData": {"result": "fail"},
-    }
-    body.update(overrides)
-    return body
+    return make_event(use_case_id, data={"result": "fail"}, **overrides)
 
 
 @pytest.fixture

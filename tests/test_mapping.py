@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from _mapping_support import assert_valid
+from support.mapping import assert_valid
 from vision_events_blocks.mapping import (
     classification_to_annotations,
     detection_class_names,

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _mapping_support import assert_valid
+from support.mapping import assert_valid
 from vision_events_blocks.mapping import (
     classification_to_annotations,
     encode_jpeg,

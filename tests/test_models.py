@@ -6,12 +6,12 @@ applies the same ones, so a client bug cannot hide behind a lenient server).
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
+from support import EVENT_DATA, make_event
 from vision_events_blocks.api.models import (
     EVENT_TYPES,
     BatchCreateRequest,
@@ -43,25 +43,11 @@ from vision_events_blocks.api.models import (
 
 NOW = datetime.now(timezone.utc)
 BOX = {"class": "defect", "x": 10, "y": 20, "width": 5, "height": 6, "confidence": 0.9}
-MINIMAL_DATA = {
-    "quality_check": {"result": "pass"},
-    "inventory_count": {"itemCount": 3},
-    "safety_alert": {"alertType": "no_hardhat"},
-    "custom": {},
-    "operator_feedback": {"relatedEventId": "e0", "feedback": "correct"},
-}
+MINIMAL_DATA = EVENT_DATA  # the least eventData of each type
 
 
 def event(**overrides) -> dict:
-    body = {
-        "eventId": str(uuid.uuid4()),
-        "eventType": "quality_check",
-        "useCaseId": "uc-1",
-        "timestamp": NOW.isoformat(),
-        "eventData": {"result": "fail"},
-    }
-    body.update(overrides)
-    return body
+    return make_event("uc-1", data={"result": "fail"}, **{"timestamp": NOW.isoformat(), **overrides})
 
 
 def rejected(model, data, *fragments: str, **kwargs) -> str:

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from _server_support import IMAGES, error_of, make_event
+from support import IMAGES, error_of, make_event
 
 READ = ("vision-events:read", "device:read")
 WRITE = ("vision-events:write", "device:update")

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from _server_support import IMAGES, error_of, make_event
+from support import IMAGES, error_of, make_event
 from vision_events_blocks.server.app import ServerConfig, create_app
 from vision_events_blocks.server.auth import parse_key_spec
 

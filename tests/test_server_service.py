@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from _server_support import IMAGES, make_event
+from support import IMAGES, make_event
 from vision_events_blocks.server.errors import ApiError, EventStoreError
 from vision_events_blocks.server.query import CursorCodec
 from vision_events_blocks.server.service import SOLUTION_NOT_FOUND, Service
