@@ -187,11 +187,6 @@ class _BaseClient:
         key = "ApiKey('***')" if self._api_key is not None else "None"
         return f"{type(self).__name__}(api_url={self.api_url!r}, api_key={key})"
 
-    @property
-    def api_key_fingerprint(self) -> Optional[str]:
-        """A short non-reversible id of the key (for stats and registries), or ``None``."""
-        return self._api_key.fingerprint if self._api_key is not None else None
-
     # -- calls: one per endpoint (spec §1.1) --------------------------------------------------
     def _upload_call(
         self, image: ImageLike, name: Optional[str], metadata: Optional[Mapping[str, Any]], content_type: str

@@ -38,105 +38,11 @@ the local server so that client bugs surface in tests):
 
 from __future__ import annotations
 
-from .event_models import (  # noqa: F401
-    EVENT_DATA_MODELS,
-    EVENT_FIELD_COLUMNS,
-    NUMERIC_EVENT_FIELD_COLUMNS,
-    BatchCreateRequest,
-    BatchCreateResponse,
-    Classification,
-    CreateEventResponse,
-    CustomData,
-    EventData,
-    EventImage,
-    InstanceSegmentation,
-    InventoryCountData,
-    KeypointDetection,
-    KeypointPoint,
-    ObjectDetection,
-    OperatorFeedbackData,
-    QualityCheckData,
-    SafetyAlertData,
-    UploadImageResponse,
-    VisionEvent,
-    validate_event,
-)
-from .limits import (  # noqa: F401
-    DEFAULT_QUERY_LIMIT,
-    EVENT_TYPES,
-    MAX_ANNOTATIONS_PER_LIST,
-    MAX_BATCH_EVENTS,
-    MAX_ID_LENGTH,
-    MAX_IMAGES_PER_EVENT,
-    MAX_INTEGER,
-    MAX_METADATA_KEY_LENGTH,
-    MAX_METADATA_KEYS,
-    MAX_QUERY_EVENT_FIELD_FILTERS,
-    MAX_QUERY_EVENT_TYPES,
-    MAX_QUERY_LIMIT,
-    MAX_QUERY_LIST_VALUES,
-    MAX_QUERY_METADATA_FILTERS,
-    MAX_TEXT_LENGTH,
-    MAX_USE_CASE_NAME_LENGTH,
-    METADATA_KEY_PATTERN,
-    TIMESTAMP_MAX_AGE,
-    TIMESTAMP_MAX_FUTURE,
-    USE_CASE_STATUSES,
-    EventType,
-    Feedback,
-    MetadataValue,
-    QualityResult,
-    Severity,
-    UseCaseStatus,
-)
-from .query_models import (  # noqa: F401
-    METADATA_OPERATORS,
-    ContextFilter,
-    CustomMetadataFilter,
-    DetectionClassFilter,
-    EventFieldFilter,
-    EventRecord,
-    ImageCountFilter,
-    QueryRequest,
-    QueryResponse,
-    StoredImage,
-)
-from .use_case_models import (  # noqa: F401
-    CreateUseCaseRequest,
-    CustomMetadataSchema,
-    MetadataFieldSchema,
-    SuccessResponse,
-    UpdateUseCaseRequest,
-    UseCase,
-    UseCaseList,
-    UseCaseResponse,
-)
-from .wire import (  # noqa: F401
-    ResponseModel,
-    WireModel,
-    as_utc,
-    check_timestamp_window,
-    finite,
-    is_finite,
-    short_repr,
-    to_wire,
-    validate_custom_metadata,
-)
+from . import event_models, limits, query_models, use_case_models, wire
+from .event_models import *  # noqa: F401,F403  (each module's own __all__)
+from .limits import *  # noqa: F401,F403
+from .query_models import *  # noqa: F401,F403
+from .use_case_models import *  # noqa: F401,F403
+from .wire import *  # noqa: F401,F403
 
-__all__ = [
-    "BatchCreateRequest", "BatchCreateResponse", "Classification", "ContextFilter", "CreateEventResponse",
-    "CreateUseCaseRequest", "CustomData", "CustomMetadataFilter", "CustomMetadataSchema",
-    "DEFAULT_QUERY_LIMIT", "DetectionClassFilter", "EVENT_DATA_MODELS", "EVENT_FIELD_COLUMNS", "EVENT_TYPES",
-    "EventData", "EventFieldFilter", "EventImage", "EventRecord", "EventType", "Feedback", "ImageCountFilter",
-    "InstanceSegmentation", "InventoryCountData", "KeypointDetection", "KeypointPoint",
-    "MAX_ANNOTATIONS_PER_LIST", "MAX_BATCH_EVENTS", "MAX_ID_LENGTH", "MAX_IMAGES_PER_EVENT", "MAX_INTEGER",
-    "MAX_METADATA_KEYS", "MAX_METADATA_KEY_LENGTH", "MAX_QUERY_EVENT_FIELD_FILTERS", "MAX_QUERY_EVENT_TYPES",
-    "MAX_QUERY_LIMIT", "MAX_QUERY_LIST_VALUES", "MAX_QUERY_METADATA_FILTERS", "MAX_TEXT_LENGTH",
-    "MAX_USE_CASE_NAME_LENGTH", "METADATA_KEY_PATTERN", "METADATA_OPERATORS", "MetadataFieldSchema",
-    "MetadataValue", "NUMERIC_EVENT_FIELD_COLUMNS", "ObjectDetection", "OperatorFeedbackData",
-    "QualityCheckData", "QualityResult", "QueryRequest", "QueryResponse", "ResponseModel", "SafetyAlertData",
-    "Severity", "StoredImage", "SuccessResponse", "TIMESTAMP_MAX_AGE", "TIMESTAMP_MAX_FUTURE",
-    "USE_CASE_STATUSES", "UpdateUseCaseRequest", "UploadImageResponse", "UseCase", "UseCaseList",
-    "UseCaseResponse", "UseCaseStatus", "VisionEvent", "WireModel", "as_utc", "check_timestamp_window",
-    "finite", "is_finite", "short_repr", "to_wire", "validate_custom_metadata", "validate_event",
-]
+__all__ = [*limits.__all__, *wire.__all__, *event_models.__all__, *query_models.__all__, *use_case_models.__all__]

@@ -19,15 +19,7 @@ from .limits import (
     MAX_TEXT_LENGTH,
     EventType,
 )
-from .wire import (
-    IdString,
-    ResponseModel,
-    WireModel,
-    as_utc,
-    finite,
-    is_finite,
-    short_repr,
-)
+from .wire import IdString, ResponseModel, WireModel, as_utc, finite, is_finite, short_repr
 
 __all__ = [
     "METADATA_OPERATORS", "ContextFilter", "CustomMetadataFilter", "DetectionClassFilter", "EventFieldFilter",

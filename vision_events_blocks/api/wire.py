@@ -24,8 +24,7 @@ from .limits import (
     MetadataValue,
 )
 
-__all__ = ["ResponseModel", "WireModel", "as_utc", "check_timestamp_window", "finite", "is_finite", "short_repr",
-           "to_wire", "validate_custom_metadata"]
+__all__ = ["ResponseModel", "WireModel", "as_utc", "check_timestamp_window", "to_wire", "validate_custom_metadata"]
 
 IdString = Field(min_length=1, max_length=MAX_ID_LENGTH)  # an id: 1-256 characters
 

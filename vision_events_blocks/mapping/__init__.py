@@ -2,9 +2,14 @@
 
 * :mod:`.annotations`: ``sv.Detections`` / ``sv.KeyPoints`` / classification dicts ->
   the four annotation lists of an ``EventImage`` (camelCase wire dicts).
+* :mod:`.rows`: class names and confidences read with the mapping's fallbacks, and the
+  small helpers the blocks call in ``run()`` (``filter_detections``, ``row_class_names``,
+  ``count_non_finite``...), so a block decides on exactly what reaches the server.
+* :mod:`.masks`: instance masks -> polygon outlines.
 * :mod:`.images`: frames -> JPEG bytes for the upload, resized with a reported ``scale``.
 
-The sender calls these on its own threads, never on the pipeline's hot path.
+The sender runs the conversions (annotations, masks, JPEG) on its own threads, off the
+pipeline's hot path; only the ``rows`` helpers run on it, on whole numpy arrays.
 """
 from .annotations import (
     LIST_KEYS,

@@ -20,6 +20,10 @@ from .. import common
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
 from ..kinds import vision_event_kind
 
+IMAGE_PURPOSE = (
+    "The inspected frame. Not read by this block (a quality check keeps no per-camera memory): "
+    "the sink's own image gives the event its time, stream and picture."
+)
 BLOCK_TYPE = "vision_events/quality_check_event@v1"
 REASON_KEY = "qc_reason"
 
@@ -89,7 +93,7 @@ class QualityCheckManifest(common.VisionEventsManifest):
     predictions: Optional[PredictionsSelector] = common.predictions_field(
         "Detections or classification of the inspected part.", required=False
     )
-    image: ImageSelector = common.image_field(common.FRAME_IMAGE_PURPOSE)
+    image: ImageSelector = common.image_field(IMAGE_PURPOSE)
     fail_classes: Optional[ClassesInput] = Field(
         default=None,
         title="Fail Classes",
