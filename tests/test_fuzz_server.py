@@ -39,6 +39,8 @@ from vision_events_blocks.api.models import (
     VisionEvent,
 )
 
+pytestmark = pytest.mark.security
+
 EXAMPLES_PER_OPERATION = 25
 READ, WRITE, MANAGE, OPEN = "read", "write", "manage", "open"
 # (method, path, scope, request body model or "multipart"/"tar"/None, success status)

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.reliability
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 

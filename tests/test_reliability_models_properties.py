@@ -26,6 +26,8 @@ from vision_events_blocks.api.models import (
     validate_custom_metadata,
 )
 
+pytestmark = pytest.mark.reliability
+
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from vision_events_blocks.api import errors
 from vision_events_blocks.api.client import VisionEventsClient, resolve_api_key
 from vision_events_blocks.api.secrets import ApiKey
 
+pytestmark = pytest.mark.security
+
 WIRE_LOGGERS = ("", "httpx", "httpcore", "vision_events_blocks", "hpack", "urllib3")
 JPEG_1x1 = cv2.imencode(".jpg", np.zeros((1, 1, 3), np.uint8))[1].tobytes()
 

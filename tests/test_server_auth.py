@@ -8,6 +8,8 @@ import pytest
 
 from support import IMAGES, error_of, make_event
 
+pytestmark = pytest.mark.security
+
 READ = ("vision-events:read", "device:read")
 WRITE = ("vision-events:write", "device:update")
 MANAGE = ("vision-events:manage",)
