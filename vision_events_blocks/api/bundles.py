@@ -34,7 +34,7 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pydantic import ValidationError
 
@@ -260,25 +260,48 @@ def _normal(name: str) -> str:
     return str(PurePosixPath(name))
 
 
+class ArchiveLimitError(ValueError):
+    """An archive past :data:`MAX_MEMBERS` members or :data:`MAX_UNPACKED_BYTES` unpacked."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def tar_members(raw: bytes, keep: Callable[[tarfile.TarInfo], bool]) -> Iterator[Tuple[tarfile.TarInfo, bytes]]:
+    """The members of the tar(.gz) ``raw`` that ``keep`` accepts, with their bytes, read in
+    memory (nothing is extracted to disk) within the caps: :class:`ArchiveLimitError` past
+    :data:`MAX_MEMBERS` members or :data:`MAX_UNPACKED_BYTES` unpacked; ``tarfile`` errors
+    for a corrupt archive. The bundle reader here and the server's both read through it."""
+    unpacked = 0
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
+        for count, member in enumerate(archive, start=1):
+            if count > MAX_MEMBERS:
+                raise ArchiveLimitError(f"more than {MAX_MEMBERS} members")
+            if not keep(member):
+                continue
+            unpacked += member.size
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ArchiveLimitError(f"unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB", too_large=True)
+            handle = archive.extractfile(member)
+            yield member, handle.read() if handle else b""
+
+
 def _members(path: Path, raw: bytes) -> Dict[str, bytes]:
     files: Dict[str, bytes] = {}
-    unpacked = 0
+
+    def keep(member: tarfile.TarInfo) -> bool:
+        _check_member(path, member)
+        return not member.isdir()
+
     try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
-            for count, member in enumerate(archive, start=1):
-                if count > MAX_MEMBERS:
-                    raise BundleError(path, f"more than {MAX_MEMBERS} members")
-                _check_member(path, member)
-                if member.isdir():
-                    continue
-                unpacked += member.size
-                if unpacked > MAX_UNPACKED_BYTES:
-                    raise BundleTooLargeError(path, f"unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB")
-                name = _normal(member.name)
-                if name in files:
-                    raise BundleError(path, f"member {name[:200]!r} appears twice")
-                handle = archive.extractfile(member)
-                files[name] = handle.read() if handle else b""
+        for member, content in tar_members(raw, keep):
+            name = _normal(member.name)
+            if name in files:
+                raise BundleError(path, f"member {name[:200]!r} appears twice")
+            files[name] = content
+    except ArchiveLimitError as exc:
+        raise (BundleTooLargeError if exc.too_large else BundleError)(path, str(exc)) from None
     except BundleError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # truncated, corrupt, not gzip/tar
