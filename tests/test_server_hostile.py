@@ -166,3 +166,37 @@ def test_idempotency_key_too_long_is_a_400(http):
     response = http.post("/v2/events", content=b"{}", headers={**KEY, "Idempotency-Key": "a" * 300})
     assert "Idempotency-Key" in refused(response)
     assert uuid  # the server makes a uuid4 id without the header (see test_event_store)
+
+
+def _raw_http(url: str, request: bytes) -> tuple:
+    """Send bytes no HTTP client would, over a socket to the real server; (status, body)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+def _request(method: str, path: str, headers: bytes, body: bytes = b"") -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}\r\n".encode()
+            + headers + b"\r\n" + body)
+
+
+def test_bytes_no_client_would_send_get_json_refusals_from_the_real_server(local_server):
+    """Non-UTF-8 header values and multipart part names reach the app through uvicorn."""
+    key = local_server.api_key.encode()
+    status, body = _raw_http(local_server.url, _request("POST", "/vision-events", b"Authorization: Bearer \xff\xfe\r\n", b"{}"))
+    assert (status, json.loads(body)) == (401, {"error": "Invalid API key"})
+    status, body = _raw_http(local_server.url, _request(
+        "POST", "/v2/events", b"X-API-Key: " + key + b"\r\nIdempotency-Key: \xff\xfe\r\n", b"{}"))
+    assert status == 400 and json.loads(body)["detail"].startswith("Idempotency-Key:")
+    multipart = (b'--b\r\nContent-Disposition: form-data; name="\xff"; filename="\xff"\r\n\r\nabc\r\n--b--\r\n')
+    status, body = _raw_http(local_server.url, _request(
+        "POST", "/vision-events/upload",
+        b"Authorization: Bearer " + key + b"\r\nContent-Type: multipart/form-data; boundary=b\r\n", multipart))
+    assert status == 400 and json.loads(body)["error"].startswith("Invalid upload:")
