@@ -95,8 +95,8 @@ def make_sender(local_server):
 def execution_engine():
     """inference's ``ExecutionEngine`` class, imported once, with this plugin registered.
 
-    Imported through ``inference.core.workflows`` (the import-order trap in
-    shared/notes/inference-integration.md).
+    Imported through ``inference.core.workflows``, whose package init must run before the
+    engine's own modules are imported (inference's import-order trap).
     """
     os.environ["WORKFLOWS_PLUGINS"] = "vision_events_blocks"
     from inference.core.workflows.execution_engine.core import ExecutionEngine

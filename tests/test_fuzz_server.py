@@ -2,7 +2,7 @@
 
 The server serves no OpenAPI document of its own (``openapi_url=None``: its routes read the raw
 request so that every error is ``{"error": ...}``), so the document is built here from the
-spec's endpoint table (``shared/spec/vision-events-api.md`` §1.1 and §12.1) and the request bodies' JSON
+spec's endpoint table (the API reference's §1.1 and §12.1) and the request bodies' JSON
 Schemas come from the wire models themselves. A guard test checks that the document covers
 every ``/vision-events`` route the app really has, so a new route cannot escape the fuzzer.
 

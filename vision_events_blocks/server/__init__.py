@@ -1,7 +1,8 @@
 """A local Vision Events server: the whole API (spec §1.1 rows 1-10), offline, on SQLite.
 
-It implements ``shared/spec/vision-events-api.md``, not our client's habits: it rejects what
-the real API rejects, so client bugs show up in tests. Pieces:
+It implements the public Vision Events API reference (the "spec" the ``§`` numbers cite), not
+our client's habits: it rejects what the real API rejects, so client bugs show up in tests.
+Pieces:
 
 * :mod:`.store`   SQLite in WAL mode (one writer, per-thread readers): use cases, events and
                   their filterable columns, detection classes, metadata, images, API keys.
