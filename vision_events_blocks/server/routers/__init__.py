@@ -6,5 +6,6 @@
 * :mod:`.admin`       health, and (opt-in) fault injection and the request log.
 
 A router states each route's scope with :func:`..deps.needs`, reads the body and hands it to
-:class:`..service.Service`; errors are shaped in :mod:`..errors`.
+:class:`..service.Service`; errors are shaped in :mod:`..errors`. A new router (the viewer,
+say) is added in one place: :func:`vision_events_blocks.server.app.include_routers`.
 """
