@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .event_models import NUMERIC_EVENT_FIELD_COLUMNS
+from .event_models import EVENT_FIELD_COLUMNS, NUMERIC_EVENT_FIELD_COLUMNS
 from .limits import (
     DEFAULT_QUERY_LIMIT,
     MAX_INTEGER,
@@ -115,7 +115,7 @@ class CustomMetadataFilter(WireModel):
 class EventFieldFilter(WireModel):
     """One ``eventFieldFilters`` entry on an ``eventData`` column."""
 
-    column: Literal["result", "location", "item_count", "item_type", "alert_type", "severity", "feedback"]
+    column: Literal[tuple(EVENT_FIELD_COLUMNS)]  # type: ignore[valid-type]  # the columns, written once
     operator: AnyOperator
     value: Union[int, float, str, List[Union[int, float, str]]]
 
