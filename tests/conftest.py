@@ -99,8 +99,8 @@ def make_sender(local_server):
 def execution_engine():
     """inference's ``ExecutionEngine`` class, imported once, with this plugin registered.
 
-    Imported through ``inference.core.workflows`` (the import-order trap in
-    shared/notes/inference-integration.md).
+    Imported through ``inference.core.workflows``, whose package init must run before the
+    engine's own modules are imported (inference's import-order trap).
     """
     os.environ["WORKFLOWS_PLUGINS"] = "vision_events_blocks"
     from inference.core.workflows.execution_engine.core import ExecutionEngine
@@ -167,6 +167,16 @@ def shelf_clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def own_server(tmp_path_factory):
+    """A private server (with faults) that the module may stop and start: connection-refused
+    outages without disturbing the session's server."""
+    from support import private_server
+
+    with private_server(tmp_path_factory.mktemp("ve-own-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def client(local_server):
     """The project's client with the full-scope key; one per test module, so its pool is reused."""
     from vision_events_blocks.api.client import VisionEventsClient
@@ -178,7 +188,7 @@ def client(local_server):
 @pytest.fixture(scope="module")
 def raw(local_server):
     """Plain httpx with the full-scope key, for requests the project's client would refuse to send."""
-    from _server_support import Raw
+    from support import Raw
 
     r = Raw(local_server.url, local_server.api_key)
     yield r

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from _blocks_support import (
+from support.blocks import (
     box,
     by_id,
     classification,

@@ -8,7 +8,7 @@ import pytest
 import supervision as sv
 
 import vision_events_blocks
-from _blocks_support import box, by_id, detections, frame, only_image, sink, workflow
+from support.blocks import box, by_id, detections, frame, only_image, sink, workflow
 
 BLOCK_TYPES = {
     "vision_events/sink@v1",

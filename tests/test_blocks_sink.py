@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vision_events_blocks
-from _blocks_support import box, by_id, detections, frame, frames_at, only_image, recent, sink, video_frame, workflow
+from support.blocks import box, by_id, detections, frame, frames_at, only_image, recent, sink, video_frame, workflow
 
 QC = "vision_events/quality_check_event@v1"
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from _blocks_support import by_id, recent, video_frame
+from support.blocks import by_id, recent, video_frame
 
 WIDTH, HEIGHT, FRAMES, SIDE = 320, 240, 60, 48
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _bundle_support import BOX, FILES, JPEG, PNG, our_event, tarball, v1_payload, write_builtin_bundles
+from support.bundles import BOX, FILES, JPEG, PNG, our_event, tarball, v1_payload, write_builtin_bundles
 from vision_events_blocks.api.bundles import (
     MAX_BUNDLE_BYTES,
     BundleError,

@@ -17,7 +17,7 @@ from typing import Callable, List
 
 import httpx
 
-from _bundle_support import FILES, JPEG, PNG, our_event, tarball, v1_payload, write_builtin_bundles
+from support.bundles import FILES, JPEG, PNG, our_event, tarball, v1_payload, write_builtin_bundles
 from vision_events_blocks.api.bundles import BundleImage, write_bundle
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,6 @@
 overflow policies, outcomes and the registry."""
 from __future__ import annotations
 
-import socket
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -10,31 +9,17 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from support import assert_invariant, closed_port_url, wait_for
+from support import custom_event as custom
+
 from vision_events_blocks.api.models import VisionEvent
 from vision_events_blocks.delivery import ImageAttachment, SenderConfig, api, registry, resolve_outbox_root
 from vision_events_blocks.delivery.outbox import location
 from vision_events_blocks.delivery.stats import log_summary
 
 
-def closed_port_url() -> str:
-    """A URL where nothing listens: every request is refused (a server that is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 def stored(server, use_case_id) -> Counter:
     return Counter(e["eventId"] for e in server.events(use_case_id))
-
-
-def custom(use_case_id, **extra):
-    return {"eventType": "custom", "useCaseId": use_case_id, **extra}
-
-
-def assert_invariant(stats):
-    accounted = stats["sent"] + stats["dropped_total"] + stats["dead_lettered"] + stats["pending"]
-    assert stats["submitted"] + stats["replayed"] == accounted, stats
 
 
 def test_events_are_batched_on_kept_alive_connections_and_stored_once(local_server, make_sender, use_case_id):
@@ -305,13 +290,11 @@ def test_all_io_happens_on_the_senders_own_threads(local_server, make_sender, us
 
 
 def test_one_summary_line_per_interval_not_one_per_event(make_sender, use_case_id, caplog):
-    import time
-
     caplog.set_level("INFO", logger="vision_events_blocks.delivery")
     sender = make_sender(url=closed_port_url(), stats_log_interval_s=0.2, max_buffer_bytes=4000, retry_initial_s=5, retry_max_s=5)
     for _ in range(30):
         sender.submit(custom(use_case_id))  # ~4 fit, the rest are dropped
-    time.sleep(0.6)
+    wait_for(lambda: [r for r in caplog.records if r.name == "vision_events_blocks.delivery"], 10, "a summary line")
     lines = [r for r in caplog.records if r.name == "vision_events_blocks.delivery"]
     assert 1 <= len(lines) <= 4, [r.getMessage() for r in lines]
     assert lines[0].levelname == "WARNING" and "buffer_full" in lines[0].getMessage()

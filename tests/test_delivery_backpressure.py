@@ -9,6 +9,8 @@ from collections import deque
 
 import numpy as np
 
+from support import custom_event as custom
+
 from vision_events_blocks.api.errors import AuthenticationError, BadRequestError, RateLimitError, ServerError
 from vision_events_blocks.api.event_store import BackpressureError
 from vision_events_blocks.delivery import ImageAttachment
@@ -23,10 +25,6 @@ MB = 1024 * 1024
 def frame(i: int) -> np.ndarray:
     rng = np.random.default_rng(i)  # noise: JPEGs as large as real busy frames
     return rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
-
-
-def custom(use_case_id, i):
-    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)}}
 
 
 def run_burst(faults, make_sender, use_case_id, can_wait, n=20):

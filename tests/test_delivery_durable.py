@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -18,20 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support import closed_port_url, wait_for
+from support import custom_event as custom
+
 from vision_events_blocks.delivery import ImageAttachment, OutboxLockedError, api, outbox_status
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def custom(use_case_id, i=0):
-    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)}}
 
 
 def small_jpeg(seed: int) -> bytes:
@@ -67,7 +58,9 @@ def test_kill_9_in_the_middle_of_sending_loses_nothing(faults, make_sender, use_
     try:
         line = child.stdout.readline()
         assert line.startswith("PERSISTED"), child.stderr.read()
-        time.sleep(3.2)  # two rounds of 1.5 s uploads done, the next ones and some batches mid-flight
+        # some 1.5 s uploads done, the next ones and some batches mid-flight
+        wait_for(lambda: len([r for r in faults.request_log()[log_start:] if r["path"] == "/vision-events/upload"
+                              and r["status"] == 201]) >= 2, 30, "two uploads through the slow link")
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
@@ -82,7 +75,8 @@ def test_kill_9_in_the_middle_of_sending_loses_nothing(faults, make_sender, use_
     stored = Counter(e["eventId"] for e in faults.events(use_case_id))
     assert set(stored) == set(ids) and all(n == 1 for n in stored.values())
     stats = sender.stats()
-    assert stats["dropped"] == {} and stats["pending"] == 0 and stats["outbox_events"] >= 0
+    assert stats["dropped"] == {} and stats["pending"] == 0
+    wait_for(lambda: sender.stats()["outbox_events"] == 0, 10, "the outbox to empty once all is delivered")
     sender.close(5)
     assert outbox_status(str(outbox))["events"] == 0
     events = {e["eventId"]: e for e in faults.events(use_case_id)}

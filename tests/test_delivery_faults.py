@@ -10,11 +10,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from support import custom_event as custom
+
 from vision_events_blocks.delivery import ImageAttachment
-
-
-def custom(use_case_id, i=0):
-    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)}}
 
 
 def frame(seed: int, shape=(48, 64, 3)) -> np.ndarray:
@@ -32,15 +30,6 @@ def assert_all_delivered_once(server, use_case_id, ids, sender):
 
 def successful_uploads(log):
     return [r for r in log if r["path"] == "/vision-events/upload" and r["status"] == 201]
-
-
-@pytest.fixture(scope="module")
-def own_server(tmp_path_factory):
-    """A private server this module may stop and start (connection-refused outages)."""
-    from vision_events_blocks.server.testing import LocalServer
-
-    with LocalServer(data_dir=tmp_path_factory.mktemp("ve-outage"), faults=True) as server:
-        yield server
 
 
 def test_30_percent_server_errors(faults, make_sender, use_case_id):

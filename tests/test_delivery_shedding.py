@@ -10,6 +10,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from support import assert_invariant, custom_event
+
 from vision_events_blocks.delivery import ImageAttachment, api
 from vision_events_blocks.delivery.budget import ByteBudget
 from vision_events_blocks.delivery.envelope import DEGRADED_MARK, SHED_MARK, Envelope, Phase
@@ -19,13 +21,7 @@ FRAME_SHAPE = (1080, 1920, 3)  # 6.2 MB raw
 
 
 def custom(use_case_id, i):
-    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)},
-            "customMetadata": {"line": "A1"}}
-
-
-def assert_invariant(stats):
-    accounted = stats["sent"] + stats["dropped_total"] + stats["dead_lettered"] + stats["pending"]
-    assert stats["submitted"] + stats["replayed"] == accounted, stats
+    return custom_event(use_case_id, i, customMetadata={"line": "A1"})
 
 
 def detections(n=3):
@@ -33,15 +29,6 @@ def detections(n=3):
     boxes = np.array([[10.0 + 20 * i, 10.0, 30.0 + 20 * i, 40.0] for i in range(n)])
     return sv.Detections(xyxy=boxes, confidence=np.full(n, 0.9), class_id=np.zeros(n, dtype=int),
                          data={"class_name": np.array(["defect"] * n)})
-
-
-@pytest.fixture(scope="module")
-def own_server(tmp_path_factory):
-    """A private server this module may stop and start (connection-refused outages)."""
-    from vision_events_blocks.server.testing import LocalServer
-
-    with LocalServer(data_dir=tmp_path_factory.mktemp("ve-shedding"), faults=True) as server:
-        yield server
 
 
 class BufferSampler:

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from support import closed_port_url
+
 from vision_events_blocks.delivery import outbox_status, registry
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def closed_port_url() -> str:
-    from vision_events_blocks.server.testing import free_port
-
-    return f"http://127.0.0.1:{free_port()}"
 
 
 def run_python(code: str, timeout: float = 120.0, **env) -> dict:

@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from support import make_event
 from vision_events_blocks.api.errors import AuthenticationError, BadRequestError, ServerError, VisionEventsError
 from vision_events_blocks.api.event_store import BackpressureError, EventStoreClient, EventStoreImage
 
@@ -129,12 +130,9 @@ def test_backpressure_fault_answers_529_with_retry_after_on_v2_only(faults, use_
 
 # ------------------------------------------------------------------------------- our client
 def wire_event(use_case_id, **fields):
-    event = {"eventId": str(uuid.uuid4()), "eventType": "safety_alert", "useCaseId": use_case_id,
-             "timestamp": datetime.now(timezone.utc).isoformat(), "deviceId": "dock-cam", "streamId": "dock-b",
-             "eventData": {"alertType": "no_hardhat", "severity": "high"}, "customMetadata": {"zone": "B"},
-             "images": [{"label": "frame", "objectDetections": [BOX]}]}
-    event.update(fields)
-    return event
+    return make_event(use_case_id, "safety_alert", data={"alertType": "no_hardhat", "severity": "high"},
+                      **{"deviceId": "dock-cam", "streamId": "dock-b", "customMetadata": {"zone": "B"},
+                         "images": [{"label": "frame", "objectDetections": [BOX]}], **fields})
 
 
 def test_client_posts_like_the_builtin_and_returns_the_server_id(local_server, use_case_id):

@@ -2,7 +2,7 @@
 
 The server serves no OpenAPI document of its own (``openapi_url=None``: its routes read the raw
 request so that every error is ``{"error": ...}``), so the document is built here from the
-spec's endpoint table (``shared/spec/vision-events-api.md`` §1.1 and §12.1) and the request bodies' JSON
+spec's endpoint table (the API reference's §1.1 and §12.1) and the request bodies' JSON
 Schemas come from the wire models themselves. A guard test checks that the document covers
 every ``/vision-events`` route the app really has, so a new route cannot escape the fuzzer.
 
@@ -38,6 +38,8 @@ from vision_events_blocks.api.models import (
     UpdateUseCaseRequest,
     VisionEvent,
 )
+
+pytestmark = pytest.mark.security
 
 EXAMPLES_PER_OPERATION = 25
 READ, WRITE, MANAGE, OPEN = "read", "write", "manage", "open"
@@ -125,7 +127,7 @@ def test_the_document_covers_every_server_route(tmp_path):
     from vision_events_blocks.server.app import ServerConfig, create_app
 
     app = create_app(ServerConfig(data_dir=tmp_path, api_keys=[]))
-    served = {(method.lower(), route.path) for route in app.routes
+    served = {(method.lower(), route.path) for router in app.state.routers for route in router.routes
               for method in getattr(route, "methods", ()) if route.path.startswith("/vision-events")}
     documented = {(method, path.replace("{useCaseId}", "{use_case_id}")) for method, path, *_ in ROUTES}
     assert served - {("head", p) for _, p in served} == documented

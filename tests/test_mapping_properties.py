@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _mapping_support import assert_valid
+from support.mapping import assert_valid
 from vision_events_blocks.mapping import (
     classification_to_annotations,
     encode_jpeg,
@@ -24,7 +24,7 @@ from vision_events_blocks.mapping import (
     predictions_to_annotations,
     to_bgr_uint8,
 )
-from vision_events_blocks.mapping.annotations import _mask_bounds
+from vision_events_blocks.mapping.masks import mask_bounds
 
 # Non-bool masks are deprecated by supervision but still accepted (and mapped) on purpose.
 # Casts that overflow to inf or wrap are part of what is tested.
@@ -106,7 +106,7 @@ def test_polygons_stay_inside_the_mask_pixels(dets):
 @SETTINGS
 @given(hnp.arrays(np.bool_, st.tuples(st.integers(1, 6), st.integers(1, 30), st.integers(1, 30))))
 def test_vectorised_mask_bounds_match_opencv(masks):
-    bounds = _mask_bounds(masks)
+    bounds = mask_bounds(masks)
     for mask, row in zip(masks, bounds.tolist()):
         expected = list(cv2.boundingRect(mask.view(np.uint8)))
         assert row == expected if mask.any() else row == [0, 0, 0, 0]

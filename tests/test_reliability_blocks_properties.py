@@ -41,6 +41,8 @@ from vision_events_blocks.blocks.quality_check.v1 import QualityCheckEventBlockV
 from vision_events_blocks.blocks.safety_alert.v1 import SafetyAlertEventBlockV1  # noqa: E402
 from vision_events_blocks.blocks.sink.v1 import VisionEventsSinkBlockV1  # noqa: E402
 
+pytestmark = pytest.mark.reliability
+
 PROPERTY = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])

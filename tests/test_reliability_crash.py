@@ -36,6 +36,10 @@ from pathlib import Path
 
 import pytest
 
+from support import wait_for
+
+pytestmark = pytest.mark.reliability
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 
@@ -150,12 +154,15 @@ def start_worker(journal: Path, **args) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def finished(worker: subprocess.Popen, timeout: float) -> str:
+    """Wait for a worker to end (killed past ``timeout``); it must have exited cleanly. Its stderr."""
+    try:
+        stderr = worker.communicate(timeout=timeout)[1].decode()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, stderr[-3000:]
+    return stderr
 
 
 def slot_databases(outbox: Path):
@@ -229,12 +236,7 @@ def run_crash_rounds(server, use_case_id: str, tmp_path: Path, rounds: list, rep
     final = Journal(tmp_path / "journal-final.txt")
     worker = start_worker(final.path, url=server.url, key=server.api_key, use_case=use_case_id,
                           outbox=str(outbox), round="final", events=0, drain=120)
-    try:
-        stderr = worker.communicate(timeout=180)[1].decode()
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert worker.returncode == 0, stderr[-3000:]
+    finished(worker, timeout=180)
     assert "D 1" in final.lines(), f"the clean run could not drain the outbox: {final.stats()}"
     report["final_stats"] = {k: final.stats().get(k) for k in ("replayed", "sent", "dropped", "dead_lettered", "pending", "outbox_events")}
     report["journals"] = journals
@@ -327,12 +329,7 @@ def test_disk_full_during_outbox_writes_is_counted_and_delivery_continues(faults
         outbox = tmp_path / "outbox-fsize"
         settings["fsize_limit"] = 200 * 1024
     worker = start_worker(journal.path, outbox=str(outbox), **settings)
-    try:
-        stderr = worker.communicate(timeout=240)[1].decode()
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert worker.returncode == 0, stderr[-3000:]
+    stderr = finished(worker, timeout=240)
     stats = journal.stats()
     print("\nDISKFULL", json.dumps({k: stats.get(k) for k in (
         "submitted", "sent", "dropped", "dead_lettered", "pending", "outbox_write_errors", "last_error")}))

@@ -26,6 +26,8 @@ from vision_events_blocks.api.models import (
     validate_custom_metadata,
 )
 
+pytestmark = pytest.mark.reliability
+
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ------------------------------------------------------------------------------------------
@@ -211,6 +213,15 @@ def snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
+def parsed_or_refused(model, raw, fields: set, **kwargs):
+    """``raw`` as ``model``, or ``None`` once every error is checked to name one of ``fields``."""
+    try:
+        return model.model_validate(raw, **kwargs)
+    except ValidationError as exc:
+        assert_names_a_field(exc, fields)
+        return None
+
+
 def assert_names_a_field(exc: ValidationError, fields: set) -> None:
     """Every error points at a field: by its location, or by naming it in the message."""
     names = fields | {snake(f) for f in fields}
@@ -260,10 +271,8 @@ def test_event_metadata_is_valid_or_a_validation_error_naming_custom_metadata(me
 @example(raw={"eventId": "e", "eventType": "custom", "useCaseId": "u", "timestamp": "0001-01-01T00:00:00+05:00"})
 @example(raw={"eventId": "e", "eventType": "custom", "useCaseId": "u", "timestamp": "9999-12-31T23:59:59-05:00"})
 def test_event_from_arbitrary_json_is_valid_or_names_the_field(raw):
-    try:
-        event = VisionEvent.model_validate(raw)
-    except ValidationError as exc:
-        assert_names_a_field(exc, EVENT_FIELDS)
+    event = parsed_or_refused(VisionEvent, raw, EVENT_FIELDS)
+    if event is None:
         return
     assert_strict_json_round_trip(event, VisionEvent)
     assert event.to_wire()["eventData"] is not None
@@ -273,10 +282,7 @@ def test_event_from_arbitrary_json_is_valid_or_names_the_field(raw):
 @given(raw=events)
 def test_event_read_back_without_the_time_window_never_crashes(raw):
     """The server and the outbox re-read stored events with ``skip_timestamp_window``."""
-    try:
-        VisionEvent.model_validate(raw, context={"skip_timestamp_window": True})
-    except ValidationError as exc:
-        assert_names_a_field(exc, EVENT_FIELDS)
+    parsed_or_refused(VisionEvent, raw, EVENT_FIELDS, context={"skip_timestamp_window": True})
 
 
 @PROPERTY
@@ -295,10 +301,8 @@ def test_batch_from_arbitrary_json_is_valid_or_a_validation_error(raw):
 def test_image_from_arbitrary_json_is_valid_or_names_the_field(raw):
     fields = {"sourceId", "inputSourceId", "label", "objectDetections", "classifications",
               "instanceSegmentations", "keypoints"}
-    try:
-        image = EventImage.model_validate(raw)
-    except ValidationError as exc:
-        assert_names_a_field(exc, fields)
+    image = parsed_or_refused(EventImage, raw, fields)
+    if image is None:
         return
     assert image.source_id or image.input_source_id
     assert_strict_json_round_trip(image, EventImage)
@@ -308,10 +312,8 @@ def test_image_from_arbitrary_json_is_valid_or_names_the_field(raw):
 @given(raw=query_requests)
 @example(raw={"useCaseId": "u", "startTime": "0001-01-01T00:00:00+05:00"})
 def test_query_from_arbitrary_json_is_valid_or_names_the_field(raw):
-    try:
-        query = QueryRequest.model_validate(raw)
-    except ValidationError as exc:
-        assert_names_a_field(exc, QUERY_FIELDS)
+    query = parsed_or_refused(QueryRequest, raw, QUERY_FIELDS)
+    if query is None:
         return
     assert 1 <= query.limit <= models.MAX_QUERY_LIMIT
     assert_strict_json_round_trip(query, QueryRequest)

@@ -36,6 +36,8 @@ from vision_events_blocks.delivery import ImageAttachment
 from vision_events_blocks.delivery.config import MB, SenderConfig
 from vision_events_blocks.delivery.processor import Sender
 
+pytestmark = pytest.mark.reliability
+
 FAULT_PHASES = [
     ("healthy", {}),
     ("503 x30%", {"fail_rate": 0.3}),

@@ -15,6 +15,8 @@ import pytest
 
 from vision_events_blocks.server.testing import free_port
 
+pytestmark = pytest.mark.security
+
 
 def sink_workflow(**sink) -> dict:
     return {

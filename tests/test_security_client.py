@@ -24,9 +24,12 @@ import httpx
 import numpy as np
 import pytest
 
+from support import make_event
 from vision_events_blocks.api import errors
 from vision_events_blocks.api.client import VisionEventsClient, resolve_api_key
 from vision_events_blocks.api.secrets import ApiKey
+
+pytestmark = pytest.mark.security
 
 WIRE_LOGGERS = ("", "httpx", "httpcore", "vision_events_blocks", "hpack", "urllib3")
 JPEG_1x1 = cv2.imencode(".jpg", np.zeros((1, 1, 3), np.uint8))[1].tobytes()
@@ -76,15 +79,7 @@ def ssl_context_of(http_client: httpx.Client) -> ssl.SSLContext:
 
 
 def event(use_case_id: str, **extra) -> dict:
-    body = {
-        "eventId": str(uuid.uuid4()),
-        "eventType": "custom",
-        "useCaseId": use_case_id,
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "eventData": {"value": "x"},
-    }
-    body.update(extra)
-    return body
+    return make_event(use_case_id, "custom", data={"value": "x"}, **extra)
 
 
 # ------------------------------------------------------------------------------------------

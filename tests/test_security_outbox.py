@@ -16,6 +16,8 @@ import pytest
 from vision_events_blocks.delivery import ImageAttachment
 from vision_events_blocks.server.testing import free_port
 
+pytestmark = pytest.mark.security
+
 
 @pytest.fixture
 def open_umask():

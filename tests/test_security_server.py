@@ -23,6 +23,8 @@ import pytest
 from vision_events_blocks.api.client import VisionEventsClient
 from vision_events_blocks.server.testing import LocalServer, free_port
 
+pytestmark = pytest.mark.security
+
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
 MB = 1024 * 1024
 

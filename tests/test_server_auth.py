@@ -6,7 +6,9 @@ import json
 import httpx
 import pytest
 
-from _server_support import IMAGES, error_of, make_event
+from support import IMAGES, error_of, make_event
+
+pytestmark = pytest.mark.security
 
 READ = ("vision-events:read", "device:read")
 WRITE = ("vision-events:write", "device:update")
@@ -82,3 +84,25 @@ def test_admin_endpoints_need_a_manage_key(local_server):
     error_of(httpx.get(url), 401)
     error_of(httpx.put(url, json={}, headers={"Authorization": f"Bearer {local_server.key_with_scopes(*READ)}"}), 403)
     error_of(httpx.get(local_server.url + "/_admin/requests"), 401)
+
+
+def test_every_route_states_its_scope_where_it_is_declared(tmp_path):
+    """Auth is a dependency of the route (or its router), never a call buried in a handler;
+    only the image URLs (capabilities) and the health check are open."""
+    from vision_events_blocks.server.app import ServerConfig, create_app
+    from vision_events_blocks.server.auth import MANAGE_SCOPES, READ_SCOPES, WRITE_SCOPES
+
+    app = create_app(ServerConfig(data_dir=tmp_path, api_keys=[], enable_admin=True))
+    names = {READ_SCOPES: "read", WRITE_SCOPES: "write", MANAGE_SCOPES: "manage"}
+    declared = {}
+    for router in app.state.routers:
+        for route in router.routes:
+            scopes = [getattr(d.dependency, "scopes", None) for d in route.dependencies]  # includes the router's
+            for method in route.methods:
+                declared[(method, route.path)] = [names[s] for s in scopes if s is not None]
+    assert declared.pop(("GET", "/vision-events/images/{filename}")) == []
+    assert declared.pop(("GET", "/_health")) == []
+    assert declared.pop(("POST", "/vision-events/query")) == ["read"]
+    assert declared.pop(("POST", "/v2/events")) == ["write"]
+    assert all(scopes == ["manage"] for (method, path), scopes in declared.items() if path.startswith("/_admin"))
+    assert all(len(scopes) == 1 for scopes in declared.values()), declared

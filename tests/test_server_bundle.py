@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from _server_support import IMAGES, box, error_of, make_event
+from support import IMAGES, box, error_of, make_event
 from vision_events_blocks.server.testing import LocalServer
 
 

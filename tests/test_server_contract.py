@@ -13,7 +13,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from _server_support import IMAGES, box, error_of, iso, make_event, now
+from support import IMAGES, box, error_of, iso, make_event, now
 from vision_events_blocks.api.errors import BadRequestError, NotFoundError
 
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from _server_support import error_of, make_event
+from support import error_of, make_event
 from vision_events_blocks.api.client import VisionEventsClient
 from vision_events_blocks.api.errors import RateLimitError, ServerError, TransportError
-from vision_events_blocks.server.testing import LocalServer, free_port
+from vision_events_blocks.server.testing import LocalServer, free_port, wait_until_answering
 
 
 @pytest.fixture
@@ -202,15 +202,8 @@ def test_dev_key_is_generated_printed_and_kept_across_restarts(tmp_path):
 
 
 def _wait_healthy(url: str, process: subprocess.Popen) -> None:
-    for _ in range(600):
-        assert process.poll() is None, "server exited"
-        try:
-            if httpx.get(url + "/_health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        threading.Event().wait(0.05)
-    raise AssertionError("server did not become healthy")
+    problem = wait_until_answering(url + "/_health", process, 30, 0.05)
+    assert problem is None, f"server did not become healthy: {problem}"
 
 
 def test_crash_answers_a_generic_500_envelope(tmp_path):
@@ -239,7 +232,7 @@ def test_server_exits_when_its_parent_dies(tmp_path):
         "import os, sys\n"
         "from vision_events_blocks.server.testing import LocalServer\n"
         "server = LocalServer(data_dir=sys.argv[1]).start()\n"
-        "print(server._process.pid, flush=True)\n"
+        "print(server.pid, flush=True)\n"
         "os._exit(0)\n"  # no cleanup: like a SIGKILLed pytest
     )
     output = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)

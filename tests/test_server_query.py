@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from _server_support import box, error_of, iso, make_event, now
+from support import box, error_of, iso, make_event, now
 from vision_events_blocks.api.errors import BadRequestError
 
 T0 = now().replace(microsecond=0) - timedelta(minutes=5)

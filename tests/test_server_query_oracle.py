@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _server_support import IMAGES, box, make_event, now
+from support import IMAGES, box, make_event, now
 from vision_events_blocks.api.client import VisionEventsClient
 from vision_events_blocks.api.models import EVENT_FIELD_COLUMNS
 

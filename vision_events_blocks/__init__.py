@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401  (the public version attribute)
 
-# Receive the host's api_key, background_tasks and disable_sinks like core blocks do
-# (shared/notes/inference-integration.md). We register no initializer of our own, so no core
-# initializer name is ever overridden.
+# Receive the host's api_key, background_tasks and disable_sinks like core blocks do (inference
+# hands plugins with this source the ``workflows_core.*`` init parameters). We register no
+# initializer of our own, so no core initializer name is ever overridden.
 BLOCKS_SOURCE = "workflows_core"
 
 _LAZY_ATTRIBUTES = ("KINDS_SERIALIZERS", "KINDS_DESERIALIZERS")

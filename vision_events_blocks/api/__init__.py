@@ -1,19 +1,12 @@
-"""The Vision Events API: wire models, errors and the sync/async clients."""
-from .errors import (  # noqa: F401
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestTimeout,
-    ServerError,
-    TransportError,
-    VisionEventsError,
-)
-from .models import *  # noqa: F401,F403
-from .secrets import ApiKey  # noqa: F401
-from .client import AsyncVisionEventsClient, VisionEventsClient  # noqa: F401,E402
-from .errors import MissingApiKeyError, UnexpectedResponseError  # noqa: F401,E402
+"""The Vision Events API: wire models, errors and the sync/async clients.
+
+The public names are those of :data:`__all__`: the clients, the errors, :class:`ApiKey` and
+every name of :mod:`.models` (each module's own ``__all__``; nothing they merely import).
+"""
+from . import errors, models
+from .client import AsyncVisionEventsClient, VisionEventsClient
+from .errors import *  # noqa: F401,F403  (exactly errors.__all__)
+from .models import *  # noqa: F401,F403  (exactly models.__all__)
+from .secrets import ApiKey
+
+__all__ = ["ApiKey", "AsyncVisionEventsClient", "VisionEventsClient", *errors.__all__, *models.__all__]

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from .._version import __version__
 from .errors import (
     MissingApiKeyError,
     RequestTimeout,
@@ -31,6 +32,7 @@ from .errors import (
 from .models import (
     MAX_BATCH_EVENTS,
     MAX_ID_LENGTH,
+    USE_CASE_STATUSES,
     BatchCreateResponse,
     CreateEventResponse,
     CreateUseCaseRequest,
@@ -44,7 +46,9 @@ from .models import (
     UseCaseResponse,
     VisionEvent,
     validate_custom_metadata,
+    validate_event,
 )
+from .media import extension_for
 from .secrets import ApiKey, redact
 
 logger = logging.getLogger("vision_events_blocks.api.client")
@@ -53,7 +57,6 @@ DEFAULT_API_URL = "https://api.roboflow.com"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 API_KEY_ENV_VARS = ("ROBOFLOW_API_KEY", "API_KEY")
 API_URL_ENV_VARS = ("VISION_EVENTS_API_URL", "API_BASE_URL")
-USE_CASE_STATUSES = ("active", "inactive")
 
 EventLike = Union[VisionEvent, Mapping[str, Any]]
 QueryLike = Union[QueryRequest, Mapping[str, Any], None]
@@ -111,8 +114,6 @@ def resolve_timeout(timeout: Union[float, httpx.Timeout, None]) -> httpx.Timeout
 
 
 def default_user_agent() -> str:
-    from .. import __version__
-
     return f"vision-events-blocks/{__version__}"
 
 
@@ -186,11 +187,6 @@ class _BaseClient:
         key = "ApiKey('***')" if self._api_key is not None else "None"
         return f"{type(self).__name__}(api_url={self.api_url!r}, api_key={key})"
 
-    @property
-    def api_key_fingerprint(self) -> Optional[str]:
-        """A short non-reversible id of the key (for stats and registries), or ``None``."""
-        return self._api_key.fingerprint if self._api_key is not None else None
-
     # -- calls: one per endpoint (spec §1.1) --------------------------------------------------
     def _upload_call(
         self, image: ImageLike, name: Optional[str], metadata: Optional[Mapping[str, Any]], content_type: str
@@ -203,7 +199,7 @@ class _BaseClient:
             data["name"] = name
         if metadata is not None:
             data["metadata"] = json.dumps(validate_custom_metadata(dict(metadata), "metadata"), allow_nan=False)
-        filename = name or default_name or "image" + _extension(content_type)
+        filename = name or default_name or f"image.{extension_for(content_type)}"
         return Call(
             "POST", "/vision-events/upload", 201, UploadImageResponse,
             files={"file": (filename, content, content_type)}, data=data or None,
@@ -436,7 +432,7 @@ def _event_wire(event: EventLike, index: Optional[int] = None) -> Dict[str, Any]
     if not isinstance(event, Mapping):
         raise ValueError(f"{where} must be a VisionEvent or a dict, not {type(event).__name__}")
     try:
-        return VisionEvent.model_validate(with_identity(event)).to_wire()
+        return validate_event(with_identity(event)).to_wire()
     except ValidationError as exc:
         if index is None:
             raise
@@ -464,8 +460,3 @@ def _read_image(image: ImageLike) -> Tuple[bytes, Optional[str]]:
         raise ValueError("image is empty (0 bytes)")
     return content, name
 
-
-def _extension(content_type: str) -> str:
-    return {"image/png": ".png", "image/webp": ".webp", "image/gif": ".gif", "image/bmp": ".bmp"}.get(
-        content_type, ".jpg"
-    )

@@ -34,11 +34,13 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pydantic import ValidationError
 
-from .models import MAX_ANNOTATIONS_PER_LIST, VisionEvent
+from .media import SUPPORTED_IMAGES, sniff_image
+from .models import MAX_ANNOTATIONS_PER_LIST, VisionEvent, validate_event
+from .validation import error_text
 
 logger = logging.getLogger("vision_events_blocks.api.bundles")
 
@@ -96,36 +98,14 @@ class Bundle:
         return self.event["eventId"]
 
 
-def sniff_image(head: bytes) -> Optional[str]:
-    """File extension from magic bytes (the types the upload endpoint takes), else ``None``."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:2] == b"BM" and len(head) >= 26:
-        return "bmp"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
-        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
-    return None
-
-
 def _validated(event: Mapping[str, Any], where: Optional[Path]) -> VisionEvent:
     """The event as the API would see it (placeholder ids where files stand in for uploads)."""
     probe = dict(event)
     probe.setdefault("useCaseId", _PLACEHOLDER)  # optional in a bundle: the uploader supplies it
     try:
-        return VisionEvent.model_validate(probe)
+        return validate_event(probe)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise BundleError(where, f"invalid event: {loc}: {first['msg']}{more}") from None
+        raise BundleError(where, f"invalid event: {error_text(exc, limit=1)}") from None
 
 
 # ================================================================================ writer
@@ -166,9 +146,9 @@ def build_payload(event: Mapping[str, Any], images: Sequence[BundleImage]) -> Tu
             data = getattr(given, role)
             if data is None:
                 continue
-            ext = sniff_image(bytes(data[:32]))
+            ext = sniff_image(data)
             if ext is None:
-                raise ValueError(f"images[{index}].{role}: not an image (JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC, AVIF)")
+                raise ValueError(f"images[{index}].{role}: not an image ({SUPPORTED_IMAGES})")
             name = f"images/{uuid.uuid4()}.{ext}"
             members[name] = bytes(data)
             image[file_key] = name
@@ -280,25 +260,48 @@ def _normal(name: str) -> str:
     return str(PurePosixPath(name))
 
 
+class ArchiveLimitError(ValueError):
+    """An archive past :data:`MAX_MEMBERS` members or :data:`MAX_UNPACKED_BYTES` unpacked."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def tar_members(raw: bytes, keep: Callable[[tarfile.TarInfo], bool]) -> Iterator[Tuple[tarfile.TarInfo, bytes]]:
+    """The members of the tar(.gz) ``raw`` that ``keep`` accepts, with their bytes, read in
+    memory (nothing is extracted to disk) within the caps: :class:`ArchiveLimitError` past
+    :data:`MAX_MEMBERS` members or :data:`MAX_UNPACKED_BYTES` unpacked; ``tarfile`` errors
+    for a corrupt archive. The bundle reader here and the server's both read through it."""
+    unpacked = 0
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
+        for count, member in enumerate(archive, start=1):
+            if count > MAX_MEMBERS:
+                raise ArchiveLimitError(f"more than {MAX_MEMBERS} members")
+            if not keep(member):
+                continue
+            unpacked += member.size
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ArchiveLimitError(f"unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB", too_large=True)
+            handle = archive.extractfile(member)
+            yield member, handle.read() if handle else b""
+
+
 def _members(path: Path, raw: bytes) -> Dict[str, bytes]:
     files: Dict[str, bytes] = {}
-    unpacked = 0
+
+    def keep(member: tarfile.TarInfo) -> bool:
+        _check_member(path, member)
+        return not member.isdir()
+
     try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
-            for count, member in enumerate(archive, start=1):
-                if count > MAX_MEMBERS:
-                    raise BundleError(path, f"more than {MAX_MEMBERS} members")
-                _check_member(path, member)
-                if member.isdir():
-                    continue
-                unpacked += member.size
-                if unpacked > MAX_UNPACKED_BYTES:
-                    raise BundleTooLargeError(path, f"unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB")
-                name = _normal(member.name)
-                if name in files:
-                    raise BundleError(path, f"member {name[:200]!r} appears twice")
-                handle = archive.extractfile(member)
-                files[name] = handle.read() if handle else b""
+        for member, content in tar_members(raw, keep):
+            name = _normal(member.name)
+            if name in files:
+                raise BundleError(path, f"member {name[:200]!r} appears twice")
+            files[name] = content
+    except ArchiveLimitError as exc:
+        raise (BundleTooLargeError if exc.too_large else BundleError)(path, str(exc)) from None
     except BundleError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # truncated, corrupt, not gzip/tar
@@ -352,7 +355,7 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
             if not isinstance(member, str) or _normal(member) not in files:
                 raise BundleError(path, f"images[{index}].{file_key}: the archive has no member {str(member)[:200]!r}")
             content = files[_normal(member)]
-            if sniff_image(content[:32]) is None:
+            if sniff_image(content) is None:
                 raise BundleError(path, f"images[{index}].{file_key} ({member[:200]}): not an image")
             found[role] = content
         if not found:

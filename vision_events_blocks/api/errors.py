@@ -29,6 +29,13 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Mapping, Optional
 
+# The exceptions (the package re-exports them); the helpers below are imported by name.
+__all__ = [
+    "APIStatusError", "AuthenticationError", "BadRequestError", "ConflictError", "MissingApiKeyError",
+    "NotFoundError", "PayloadTooLargeError", "PermissionDeniedError", "RateLimitError", "RequestTimeout",
+    "ServerError", "TransportError", "UnexpectedResponseError", "VisionEventsError",
+]
+
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
 
 

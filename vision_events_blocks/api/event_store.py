@@ -40,7 +40,7 @@ from .errors import (
     error_message_from_body,
     parse_retry_after,
 )
-from .models import MAX_METADATA_KEYS, VisionEvent
+from .models import MAX_METADATA_KEYS, VisionEvent, validate_event
 from .secrets import ApiKey, redact
 
 DEFAULT_EVENT_STORE_URL = "http://localhost:8001"       # the built-in block's default
@@ -101,7 +101,7 @@ def to_event_store_body(event: Union[VisionEvent, Mapping[str, Any]], images: Se
         if image.input is not None:
             wire_images[index]["inputSourceId"] = _PLACEHOLDER
     probe = {**wire, "images": wire_images, "eventId": wire.get("eventId") or _PLACEHOLDER}  # the service may make the id
-    checked = VisionEvent.model_validate(probe).to_wire()  # raises ValidationError (a ValueError) naming the field
+    checked = validate_event(probe).to_wire()  # raises ValidationError (a ValueError) naming the field
     metadata = dict(checked.get("customMetadata") or {})
     for field, key in CONTEXT_METADATA:
         if checked.get(field) is not None:

@@ -29,6 +29,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 )
 from inference.core.workflows.prototypes.block import WorkflowBlockManifest
 
+from ..api.models import MAX_TEXT_LENGTH
 from .kinds import BuiltEvent, Predictions
 
 ENGINE_COMPATIBILITY = ">=1.3.0,<2.0.0"
@@ -131,7 +132,7 @@ def external_id_field() -> Any:
         default=None,
         title="External ID",
         description="Your id for correlating the event with other systems, e.g. a batch or "
-        "serial number (eventData.externalId, at most 1000 characters). A different external "
+        f"serial number (eventData.externalId, at most {MAX_TEXT_LENGTH} characters). A different external "
         "id is never throttled as a repeat.",
         examples=["batch-2025-001", "$inputs.serial_number"],
     )

@@ -24,6 +24,7 @@ import supervision as sv
 from pydantic import ValidationError
 
 from ..api.models import EVENT_DATA_MODELS, MAX_TEXT_LENGTH, validate_custom_metadata
+from ..api.validation import error_text
 
 VISION_EVENT_KIND_NAME = "vision_event"
 
@@ -60,9 +61,7 @@ class BuiltEvent:
         try:
             wire = model.model_validate(self.event_data).to_wire()
         except ValidationError as error:
-            raise ValueError("; ".join(
-                f"event_data.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
-            )) from None
+            raise ValueError(error_text(error, limit=None, root="event_data")) from None
         object.__setattr__(self, "event_data", wire)
         validate_custom_metadata(self.custom_metadata, "custom_metadata")
         if self.comment is not None and len(self.comment) > MAX_TEXT_LENGTH:

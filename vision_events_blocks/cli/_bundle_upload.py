@@ -28,11 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..api.bundles import BUNDLE_SUFFIX, Bundle, BundleError, read_bundle, sniff_image
+from ..api.bundles import BUNDLE_SUFFIX, Bundle, BundleError, read_bundle
 from ..api.errors import APIStatusError, AuthenticationError, PermissionDeniedError, VisionEventsError
+from ..api.media import sniff_content_type
 
-CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
-                 "tiff": "image/tiff", "bmp": "image/bmp", "heic": "image/heic", "avif": "image/avif"}
 ERROR_SUFFIX = ".error.txt"
 _STATUS = re.compile(r"^HTTP (\d{3})")
 
@@ -176,7 +175,7 @@ class Uploader:
 
     # -- one bundle ----------------------------------------------------------------------------
     def _upload_image(self, data: bytes, deadline: float) -> str:
-        content_type = CONTENT_TYPES.get(sniff_image(data[:32]) or "jpg", "image/jpeg")
+        content_type = sniff_content_type(data) or "image/jpeg"
         attempt = 0
         while True:
             try:

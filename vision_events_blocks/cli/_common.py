@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..api._base import API_KEY_ENV_VARS, API_URL_ENV_VARS, DEFAULT_API_URL
 from ..api.client import VisionEventsClient
+from ..api.validation import error_text
 from ..api.errors import (
     AuthenticationError,
     MissingApiKeyError,
@@ -74,12 +75,7 @@ def key_source(api_key: Optional[str]) -> str:
 # --------------------------------------------------------------------------------------------
 def validation_message(exc: ValidationError) -> str:
     """One line: ``field.path: message; ...`` (pydantic's own text spans many lines)."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
+    return error_text(exc, limit=None)
 
 
 def explain(exc: VisionEventsError, api_key: Optional[str] = None, api_url: Optional[str] = None) -> str:

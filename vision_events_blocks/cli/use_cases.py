@@ -11,6 +11,7 @@ from typing import Optional
 import click
 
 from ..api.client import VisionEventsClient
+from ..api.models import USE_CASE_STATUSES
 from . import main
 from ._common import ALL_FORMATS, echo_records, format_option, with_client
 
@@ -25,7 +26,7 @@ def use_cases() -> None:
 
 
 @use_cases.command("list")
-@click.option("--status", type=click.Choice(["active", "inactive"]), default=None,
+@click.option("--status", type=click.Choice(USE_CASE_STATUSES), default=None,
               help="active (the API's default) or inactive (archived).")
 @format_option(ALL_FORMATS)
 @with_client

@@ -18,15 +18,19 @@ Choices (where neither the spec nor inference settles it; safest for the user):
   classification entry) means the producer asserts the object without a score (a zone, a
   manual box, a rule): it is sent as ``1.0``. Confidences are clipped to ``[0, 1]``.
 * **Class names** come from ``data["class_name"]``, else ``str(class_id)``, else
-  ``"object"``; an empty name falls back the same way; names are cut to 1000 characters
-  (the model's limit).
-* **Caps**: each list keeps at most ``max_items`` (1000, the ingestion consumer's cap),
+  ``"object"``; an empty name falls back the same way; names are cut to
+  ``MAX_TEXT_LENGTH`` (1000) characters, the model's limit.
+* **Caps**: each list keeps at most ``max_items`` (``MAX_ANNOTATIONS_PER_LIST``, 1000, the
+  ingestion consumer's cap),
   the most confident first-come; the number cut is reported in ``truncated``.
 * **Masks** become the polygon of their largest outer contour (holes are ignored, as in
   inference), simplified to within ~1 px (more for large outlines, at most
   ``MAX_POLYGON_POINTS`` vertices). An empty mask falls back to an object detection.
 * **Single-label classification** sends only the top class: sending every class would make
   a ``detectionClass`` query match every event. Multi-label sends each predicted class.
+
+The rows' reading (names, confidences, the blocks' helpers) is in :mod:`.rows`, the masks'
+outlines in :mod:`.masks`; both are re-exported here.
 """
 from __future__ import annotations
 
@@ -34,23 +38,45 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 import supervision as sv
 
-from ..api.models import MAX_ANNOTATIONS_PER_LIST, MAX_TEXT_LENGTH
+from ..api.models import MAX_ANNOTATIONS_PER_LIST
+from .masks import MAX_POLYGON_POINTS, mask_bounds, mask_to_polygon, polygon_points
+from .rows import (  # noqa: F401  (count_non_finite ... filter_detections: their import path stays)
+    COORDINATE_DECIMALS,
+    _as_float_array,
+    _box_dict,
+    _boxes,
+    _check_options,
+    _clean_name,
+    _confidences,
+    _finite_rows,
+    _most_confident,
+    _round,
+    _rounded,
+    _row_class_names,
+    count_non_finite,
+    detection_class_names,
+    filter_detections,
+    row_class_names,
+    row_confidences,
+)
 
 __all__ = [
     "AnnotationLists",
     "LIST_KEYS",
     "MAX_POLYGON_POINTS",
     "classification_to_annotations",
+    "count_non_finite",
     "detection_class_names",
     "detections_to_annotations",
     "filter_detections",
     "keypoints_to_annotations",
     "mask_to_polygon",
     "predictions_to_annotations",
+    "row_class_names",
+    "row_confidences",
 ]
 
 # (attribute, wire key) of the four annotation lists of an image.
@@ -60,10 +86,6 @@ LIST_KEYS: Tuple[Tuple[str, str], ...] = (
     ("keypoints", "keypoints"),
     ("classifications", "classifications"),
 )
-MAX_POLYGON_POINTS = 256
-COORDINATE_DECIMALS = 2  # pixels: 0.01 px is far below what anyone can see
-CONFIDENCE_DECIMALS = 4
-FALLBACK_CLASS = "object"
 # inference's keys in sv.Detections.data (roboflow_workflows/execution_engine/constants.py)
 KEYPOINTS_XY = "keypoints_xy"
 KEYPOINTS_CLASS_ID = "keypoints_class_id"
@@ -98,7 +120,8 @@ class AnnotationLists:
         return sum(len(getattr(self, attr)) for attr, _ in LIST_KEYS)
 
     def losses(self) -> Dict[str, int]:
-        """What this mapping could not send, by reason (for the sender's drop counters)."""
+        """What this mapping could not send, by reason (a report for callers and tests; the
+        sender adds ``dropped_non_finite`` and ``truncated`` into ``annotations_dropped``)."""
         losses = {"annotation_non_finite": self.dropped_non_finite,
                   "annotation_no_points": self.dropped_no_points,
                   "annotation_truncated": sum(self.truncated.values())}
@@ -145,156 +168,6 @@ class AnnotationLists:
             self.truncated[key] = self.truncated.get(key, 0) + int(count)
 
 
-# ------------------------------------------------------------------------------ helpers
-def _check_options(scale: float, max_items: int) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)):
-        raise TypeError(f"scale must be a number, not {type(scale).__name__}")
-    if not (math.isfinite(float(scale)) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    if isinstance(max_items, bool) or not isinstance(max_items, (int, np.integer)):
-        raise TypeError(f"max_items must be an integer, not {type(max_items).__name__}")
-    if not 0 <= max_items <= MAX_ANNOTATIONS_PER_LIST:
-        raise ValueError(f"max_items must be between 0 and {MAX_ANNOTATIONS_PER_LIST}, got {max_items}")
-    return float(scale)
-
-
-def _most_confident(indices: np.ndarray, confidences: np.ndarray, max_items: int) -> np.ndarray:
-    """The at most ``max_items`` most confident of ``indices`` (ties: first come), in original order."""
-    if len(indices) <= max_items:
-        return indices
-    order = np.argsort(-confidences[indices], kind="stable")[:max_items]
-    return indices[np.sort(order)]
-
-
-def _as_float_array(values: Any, shape: Tuple[int, ...], what: str) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must hold numbers ({exc})") from None
-    if array.size != math.prod(shape):
-        raise ValueError(f"{what} has shape {array.shape}, expected {shape}")
-    return array.reshape(shape)
-
-
-_NOT_A_NAME = frozenset({"nan", "none"})
-
-
-def _clean_name(name: Any) -> Optional[str]:
-    if name is None:
-        return None
-    if isinstance(name, bytes):
-        name = name.decode("utf-8", "replace")
-    text = str(name)
-    if not text or text.lower() in _NOT_A_NAME:
-        return None
-    return text[:MAX_TEXT_LENGTH]
-
-
-def _row_class_names(data: Mapping[str, Any], class_id: Optional[np.ndarray], n: int) -> List[str]:
-    """One name per row: ``data['class_name']``, else ``str(class_id)``, else ``"object"``."""
-    names = data.get("class_name") if data else None
-    if isinstance(names, np.ndarray) and names.dtype.kind == "U" and len(names) == n:
-        # The common case (inference's detections): a unicode array of ordinary names. One cheap
-        # pass decides; the general per-row cleaning below is several times slower.
-        values = names.tolist()
-        if all(0 < len(v) <= MAX_TEXT_LENGTH and v.lower() not in _NOT_A_NAME for v in values):
-            return values
-    names = list(names) if names is not None and len(names) == n else [None] * n
-    ids = np.asarray(class_id).tolist() if class_id is not None and len(class_id) == n else [None] * n
-    result = []
-    for name, class_id_value in zip(names, ids):
-        clean = _clean_name(name)
-        if clean is None and isinstance(class_id_value, (int, float)) and math.isfinite(class_id_value):
-            clean = str(int(class_id_value))
-        result.append(clean or FALLBACK_CLASS)
-    return result
-
-
-def _confidences(confidence: Any, n: int, what: str = "confidence") -> np.ndarray:
-    """Raw confidences (``1.0`` when absent); not yet clipped, so NaN/inf can be detected."""
-    if confidence is None:
-        return np.ones(n)
-    return _as_float_array(confidence, (n,), what)
-
-
-def _boxes(xyxy: np.ndarray, scale: float) -> np.ndarray:
-    """(n, 4) xyxy -> (n, 4) centre x, centre y, width, height, normalised and scaled."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = xyxy * scale
-        x1, x2 = np.minimum(scaled[:, 0], scaled[:, 2]), np.maximum(scaled[:, 0], scaled[:, 2])
-        y1, y2 = np.minimum(scaled[:, 1], scaled[:, 3]), np.maximum(scaled[:, 1], scaled[:, 3])
-        width, height = x2 - x1, y2 - y1
-        return np.stack([x1 + width / 2, y1 + height / 2, width, height], axis=1)
-
-
-def _rounded(boxes: np.ndarray, confidence: np.ndarray) -> Tuple[List[List[float]], List[float]]:
-    """Boxes to 0.01 px and confidences to 1e-4 as Python lists: a third of the JSON, no lost meaning."""
-    return _round(boxes, COORDINATE_DECIMALS).tolist(), _round(confidence, CONFIDENCE_DECIMALS).tolist()
-
-
-def _round(values: np.ndarray, decimals: int) -> np.ndarray:
-    """``np.round`` that leaves huge values alone (rounding 1e308 would overflow to inf)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(np.abs(values) < 1e12, np.round(values, decimals), values)
-
-
-def _box_dict(name: str, box: Sequence[float], confidence: float) -> Dict[str, Any]:
-    return {"class": name, "x": box[0], "y": box[1], "width": box[2], "height": box[3], "confidence": confidence}
-
-
-# ------------------------------------------------------------------------------ masks
-def mask_to_polygon(mask: np.ndarray, bounds: Optional[Tuple[int, int, int, int]] = None) -> Optional[np.ndarray]:
-    """The simplified outline (k >= 3, 2) of a mask's largest outer contour, or None if empty.
-
-    Works on the mask's bounding rectangle only (fast for small objects on big frames);
-    ``bounds`` = ``(x, y, w, h)`` of the set pixels when the caller already knows them.
-    A mask too thin to have an area (a line of pixels) gets its bounding rectangle.
-
-    >>> mask = np.zeros((10, 10), bool); mask[2:5, 3:8] = True
-    >>> mask_to_polygon(mask).tolist()
-    [[3, 2], [3, 4], [7, 4], [7, 2]]
-    """
-    pixels = mask.view(np.uint8) if mask.dtype == np.bool_ else (mask > 0).view(np.uint8)
-    x, y, w, h = bounds if bounds is not None else cv2.boundingRect(np.ascontiguousarray(pixels))
-    if w == 0 or h == 0:
-        return None
-    crop = np.ascontiguousarray(pixels[y : y + h, x : x + w])
-    contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, y))
-    contour = max(contours, key=cv2.contourArea) if contours else None
-    if contour is None or len(contour) < 3:
-        return np.array([[x, y], [x + w - 1, y], [x + w - 1, y + h - 1], [x, y + h - 1]])
-    perimeter = cv2.arcLength(contour, True)
-    epsilon = max(1.0, 0.002 * perimeter)
-    polygon = cv2.approxPolyDP(contour, epsilon, True)
-    while len(polygon) > MAX_POLYGON_POINTS:
-        epsilon *= 2
-        polygon = cv2.approxPolyDP(contour, epsilon, True)
-    if len(polygon) < 3:
-        polygon = contour
-    return polygon.reshape(-1, 2)
-
-
-def _mask_bounds(masks: np.ndarray) -> np.ndarray:
-    """(n, 4) ``x, y, w, h`` of the set pixels of each mask (all zero for an empty mask).
-
-    Two vectorised reductions over the whole stack instead of one scan per mask.
-    """
-    n, height, width = masks.shape
-    if masks.dtype != np.bool_:
-        masks = masks > 0
-    rows, cols = masks.any(axis=2), masks.any(axis=1)
-    y0, x0 = rows.argmax(axis=1), cols.argmax(axis=1)
-    y1, x1 = height - rows[:, ::-1].argmax(axis=1), width - cols[:, ::-1].argmax(axis=1)
-    bounds = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
-    bounds[~rows.any(axis=1)] = 0
-    return bounds
-
-
-def _polygon_points(polygon: np.ndarray, scale: float) -> Optional[List[List[float]]]:
-    points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) * scale
-    if len(points) < 3 or not np.isfinite(points).all():
-        return None
-    return _round(points, COORDINATE_DECIMALS).tolist()
 
 
 # ------------------------------------------------------------------------------ detections
@@ -346,11 +219,11 @@ def detections_to_annotations(
     box_rows = rows
     if detections.mask is not None:
         masks = np.asarray(detections.mask)
-        bounds = _mask_bounds(masks)
+        bounds = mask_bounds(masks)
         has_pixels = bounds[rows, 2] > 0
         box_rows = rows[~has_pixels]
         for i in capped(rows[has_pixels], "instanceSegmentations").tolist():
-            points = _polygon_points(mask_to_polygon(masks[i], tuple(bounds[i].tolist())), scale)
+            points = polygon_points(mask_to_polygon(masks[i], tuple(bounds[i].tolist())), scale)
             if points is None:  # only when scaling overflows; keep the box rather than lose it
                 box_rows = np.append(box_rows, i)
                 continue
@@ -358,7 +231,7 @@ def detections_to_annotations(
         box_rows = np.sort(box_rows)
     elif POLYGON in detections.data:
         polygons = detections.data[POLYGON]
-        points_per_row = {int(i): _polygon_points(_as_polygon(polygons[i]), scale) for i in rows.tolist()}
+        points_per_row = {int(i): polygon_points(_as_polygon(polygons[i]), scale) for i in rows.tolist()}
         with_polygon = np.array([i for i in rows.tolist() if points_per_row[i] is not None], dtype=np.intp)
         box_rows = np.array([i for i in rows.tolist() if points_per_row[i] is None], dtype=np.intp)
         for i in capped(with_polygon, "instanceSegmentations").tolist():
@@ -575,68 +448,3 @@ def predictions_to_annotations(
         f"or None, not {type(predictions).__name__}"
     )
 
-
-def _finite_rows(boxes: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-    """Rows whose box and confidence are all finite (the others are dropped and counted)."""
-    return np.isfinite(boxes).all(axis=1) & np.isfinite(confidence)
-
-
-# ------------------------------------------------------------------------------ block helpers
-def row_class_names(detections: sv.Detections) -> List[str]:
-    """One class name per row, with the same fallbacks the mapping sends, so blocks decide on
-    exactly the names that reach the server."""
-    return _row_class_names(detections.data, detections.class_id, len(detections))
-
-
-def row_confidences(detections: sv.Detections) -> np.ndarray:
-    """One confidence per row, ``1.0`` when the model gives none, as the mapping reads them."""
-    return _confidences(detections.confidence, len(detections), "detections.confidence")
-
-
-def detection_class_names(detections: sv.Detections) -> List[str]:
-    """The distinct class names of ``detections``, sorted (same fallbacks as the mapping)."""
-    return sorted(set(row_class_names(detections)))
-
-
-def count_non_finite(detections: sv.Detections) -> int:
-    """How many detections the mapping will leave out for a NaN/inf box or confidence."""
-    n = len(detections)
-    if n == 0:
-        return 0
-    xyxy, confidence = detections.xyxy, detections.confidence
-    if (isinstance(xyxy, np.ndarray) and xyxy.shape == (n, 4) and xyxy.dtype.kind == "f"
-            and (confidence is None or (isinstance(confidence, np.ndarray) and confidence.shape == (n,)
-                                        and confidence.dtype.kind == "f"))):
-        # The common case in one pass each: two sums are finite only when every value is
-        # (an overflow to inf just falls through to the row-by-row count below).
-        if np.isfinite(xyxy.sum()) and (confidence is None or np.isfinite(confidence.sum())):
-            return 0
-    boxes = _as_float_array(detections.xyxy, (n, 4), "detections.xyxy")
-    confidence = _confidences(detections.confidence, n, "detections.confidence")
-    return int(n - _finite_rows(boxes, confidence).sum())
-
-
-def filter_detections(
-    detections: sv.Detections,
-    classes: Optional[Iterable[str]] = None,
-    min_confidence: Optional[float] = None,
-) -> sv.Detections:
-    """The rows whose class is in ``classes`` (None: any) and confidence >= ``min_confidence``.
-
-    Missing confidence counts as 1.0, like in the mapping; NaN never passes a threshold.
-
-    >>> d = sv.Detections(xyxy=np.zeros((2, 4)), confidence=np.array([0.2, 0.9]),
-    ...                   data={"class_name": np.array(["a", "b"])})
-    >>> filter_detections(d, classes=["b"], min_confidence=0.5).data["class_name"].tolist()
-    ['b']
-    """
-    n = len(detections)
-    keep = np.ones(n, dtype=bool)
-    if classes is not None:
-        wanted = np.array([str(c) for c in classes], dtype=object)
-        names = np.array(_row_class_names(detections.data, detections.class_id, n), dtype=object)
-        keep &= np.isin(names, wanted)
-    if min_confidence is not None:
-        with np.errstate(invalid="ignore"):
-            keep &= _confidences(detections.confidence, n) >= float(min_confidence)
-    return detections if keep.all() else detections[keep]

@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, Optional
 
+from .errors import ApiError
+
 READ_SCOPES = frozenset({"vision-events:read", "device:read"})
 WRITE_SCOPES = frozenset({"vision-events:write", "device:update"})
 MANAGE_SCOPES = frozenset({"vision-events:manage"})
@@ -26,11 +28,8 @@ _SCOPE_ALIASES = {
 INSUFFICIENT_PERMISSIONS = "Insufficient permissions for this resource."
 
 
-class AuthError(Exception):
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
+class AuthError(ApiError):
+    """401 (no key, unknown key) or 403 (the key lacks the scope)."""
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,13 @@ with a cap on its total unpacked size, so path tricks and decompression bombs do
 """
 from __future__ import annotations
 
-import io
-import json
 import tarfile
 from typing import Any, Dict, List, Tuple
 
+from ..api.bundles import ArchiveLimitError, tar_members
+from .body import parse_json
+
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024        # raw body (the inference block's limit)
-MAX_UNPACKED_BYTES = 64 * 1024 * 1024      # all members together, once decompressed
-MAX_MEMBERS = 256
 PAYLOAD_NAME = "payload.json"
 IMAGE_KEYS = (("file", "sourceId"), ("inputFile", "inputSourceId"))
 
@@ -31,25 +30,16 @@ class BundleError(ValueError):
 
 def read_bundle(raw: bytes) -> Tuple[Dict[str, Any], Dict[str, bytes]]:
     """``(payload, files by member name)``; raises :class:`BundleError`."""
-    files: Dict[str, bytes] = {}
-    unpacked = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
-            for count, member in enumerate(archive, start=1):
-                if count > MAX_MEMBERS:
-                    raise BundleError(f"bundle has more than {MAX_MEMBERS} members")
-                if not member.isfile():
-                    continue
-                unpacked += member.size
-                if unpacked > MAX_UNPACKED_BYTES:
-                    raise BundleError(f"bundle unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MB", too_large=True)
-                files[member.name] = archive.extractfile(member).read()
+        files = {member.name: content for member, content in tar_members(raw, tarfile.TarInfo.isfile)}
+    except ArchiveLimitError as exc:
+        raise BundleError(f"bundle {'has ' if not exc.too_large else ''}{exc}", too_large=exc.too_large) from None
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BundleError(f"body is not a tar or tar.gz archive ({type(exc).__name__})") from None
     if PAYLOAD_NAME not in files:
         raise BundleError(f"bundle has no {PAYLOAD_NAME}")
     try:
-        payload = json.loads(files.pop(PAYLOAD_NAME))
+        payload = parse_json(files.pop(PAYLOAD_NAME))
     except ValueError as exc:
         raise BundleError(f"{PAYLOAD_NAME} is not valid JSON ({exc})") from None
     if not isinstance(payload, dict):

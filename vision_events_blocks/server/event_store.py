@@ -13,6 +13,8 @@ images inline as base64)::
 with ``X-API-Key`` (``EVENT_INGESTION_API_KEY``). The answer is 201 ``{"id": "<event id>"}``;
 the clients read ``detail`` of an error, so errors carry ``{"error", "detail"}`` (same text).
 
+The route is in :mod:`.routers.event_store`, the ingestion in
+:meth:`.service.Service.ingest_event_store`; this module turns the v2 body into a wire event.
 Each event becomes an ordinary stored event: the images are saved like uploads, the event is
 validated with :class:`~vision_events_blocks.api.models.VisionEvent` and is visible through
 ``/vision-events/query``. Choices where no public source settles the behaviour (UNCONFIRMED,
@@ -32,20 +34,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import os
 import re
-import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from ..api.media import SUPPORTED_IMAGES, sniff_image
 from ..api.models import MAX_ID_LENGTH, MAX_IMAGES_PER_EVENT, VisionEvent
-from .auth import WRITE_SCOPES, AuthError, KeyRing
-from .store import Store, event_row, image_ids, new_source_id
+from ..api.validation import error_text
+from .errors import EventStoreError
+from .store import new_source_id
+
+__all__ = ["DEFAULT_USE_CASE_ENV", "MAX_BODY_BYTES", "EventStoreError", "decode_image", "idempotency_key", "to_wire_event"]
 
 MAX_BODY_BYTES = 48 * 1024 * 1024          # base64 inflates images by a third
 TOP_LEVEL_KEYS = ("inference_timestamp", "solution", "event_schema", "event_data", "images",
@@ -70,41 +70,7 @@ _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_ID_LENGTH)
 
 
-class EventStoreError(Exception):
-    """A refusal: HTTP status and a message that names the field."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-def error_response(status_code: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "detail": message}, status_code=status_code)
-
-
-def _where(loc: Tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][\w -]*", str(part)) and not str(part)[0].isupper():
-            name = _V2_NAMES.get(str(part), str(part))
-            text += f".{name}" if text else name
-    return text
-
-
-def describe(exc: ValidationError, limit: int = 3) -> str:
-    """``field: problem`` for the first few errors, with the v2 field names."""
-    problems = []
-    for err in exc.errors()[:limit]:
-        message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        where = _where(err["loc"])
-        problems.append(f"{where}: {message}" if where else message)
-    return _RENAME_IN_TEXT.sub(lambda m: _TEXT_NAMES[m.group(0)], "; ".join(problems))
-
-
-def decode_image(value: Any, where: str, max_bytes: int, sniff: Callable[[bytes], Optional[tuple]]) -> Tuple[bytes, tuple]:
+def decode_image(value: Any, where: str, max_bytes: int) -> Tuple[bytes, str]:
     """Strict base64 (an optional ``data:...;base64,`` prefix allowed) that must be an image."""
     if not isinstance(value, str) or not value:
         raise EventStoreError(400, f"{where}: must be a non-empty base64 string")
@@ -117,15 +83,14 @@ def decode_image(value: Any, where: str, max_bytes: int, sniff: Callable[[bytes]
         raise EventStoreError(400, f"{where}: invalid base64") from None
     if not content:
         raise EventStoreError(400, f"{where}: empty image")
-    kind = sniff(content[:32])
-    if kind is None:
-        raise EventStoreError(400, f"{where}: not a supported image (JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC, AVIF)")
-    return content, kind
+    ext = sniff_image(content)
+    if ext is None:
+        raise EventStoreError(400, f"{where}: not a supported image ({SUPPORTED_IMAGES})")
+    return content, ext
 
 
 def to_wire_event(body: Dict[str, Any], event_id: str, max_image_bytes: int,
-                  sniff: Callable[[bytes], Optional[tuple]],
-                  default_use_case: Optional[str] = None) -> Tuple[VisionEvent, List[tuple]]:
+                  default_use_case: Optional[str] = None) -> Tuple[VisionEvent, List[Tuple[str, bytes, str]]]:
     """The v2 body as a validated :class:`VisionEvent` plus the decoded images to save."""
     unknown = [k for k in body if k not in TOP_LEVEL_KEYS]
     if unknown:
@@ -169,9 +134,9 @@ def to_wire_event(body: Dict[str, Any], event_id: str, max_image_bytes: int,
         converted = {k: v for k, v in image.items() if k not in dict(IMAGE_SOURCES)}
         for v2_key, wire_key in IMAGE_SOURCES:
             if v2_key in image:
-                content, kind = decode_image(image[v2_key], f"images[{index}].{v2_key}", max_image_bytes, sniff)
+                content, ext = decode_image(image[v2_key], f"images[{index}].{v2_key}", max_image_bytes)
                 converted[wire_key] = new_source_id()
-                pending.append((converted[wire_key], content, kind))
+                pending.append((converted[wire_key], content, ext))
         if "sourceId" not in converted and "inputSourceId" not in converted:
             raise EventStoreError(400, f"images[{index}]: needs base64Image or inputBase64Image")
         wire_images.append(converted)
@@ -179,72 +144,17 @@ def to_wire_event(body: Dict[str, Any], event_id: str, max_image_bytes: int,
     try:
         return VisionEvent.model_validate(wire), pending
     except ValidationError as exc:
-        raise EventStoreError(400, f"Invalid event: {describe(exc)}") from None
+        raise EventStoreError(400, f"Invalid event: {_v2_text(exc)}") from None
 
 
-def build_router(store: Store, keys: KeyRing, *, max_image_bytes: int,
-                 sniff: Callable[[bytes], Optional[tuple]]) -> APIRouter:
-    """The ``/v2/events`` route on the server's store and keys (mounted by :func:`..app.create_app`)."""
-    router = APIRouter()
-    default_use_case = os.environ.get(DEFAULT_USE_CASE_ENV) or None
+def _v2_text(exc: ValidationError) -> str:
+    """The validation problems with the v2 field names (the ones the client sent)."""
+    text = error_text(exc, rename=_V2_NAMES, count_rest=False)
+    return _RENAME_IN_TEXT.sub(lambda m: _TEXT_NAMES[m.group(0)], text)
 
-    def authorize(request: Request) -> None:
-        key = request.headers.get("x-api-key")
-        header = f"Bearer {key.strip()}" if key and key.strip() else request.headers.get("authorization")
-        try:
-            keys.authorize(header, WRITE_SCOPES)
-        except AuthError as exc:
-            message = "X-API-Key: missing API key (set EVENT_INGESTION_API_KEY)" if not header else exc.message
-            raise EventStoreError(exc.status_code, message) from None
 
-    async def read_json(request: Request) -> Dict[str, Any]:
-        declared = request.headers.get("content-length")
-        too_large = EventStoreError(413, f"body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise too_large
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise too_large
-            chunks.append(chunk)
-        try:
-            body = json.loads(b"".join(chunks))
-        except ValueError as exc:
-            raise EventStoreError(400, f"body is not valid JSON ({exc})") from None
-        if not isinstance(body, dict):
-            raise EventStoreError(400, f"the body must be a JSON object, not {type(body).__name__}")
-        return body
-
-    def event_id_for(request: Request) -> str:
-        given = request.headers.get("idempotency-key")
-        if given is None:
-            return str(uuid.uuid4())
-        if not _IDEMPOTENCY_KEY.match(given):
-            raise EventStoreError(400, f"Idempotency-Key: must be 1 to {MAX_ID_LENGTH} visible ASCII characters")
-        return given
-
-    def ingest(body: Dict[str, Any], event_id: str) -> str:
-        """Validate everything, then save the images and the event (nothing written on a refusal)."""
-        event, pending = to_wire_event(body, event_id, max_image_bytes, sniff, default_use_case)
-        if event.use_case_id not in store.active_use_case_ids([event.use_case_id]):
-            raise EventStoreError(400, f"solution: Solution not found (no active use case {event.use_case_id[:100]!r})")
-        for source_id, content, (ext, content_type) in pending:
-            store.save_image(content, ext, content_type, None, {}, source_id=source_id)
-        known = set(store.image_exts(image_ids(event)))
-        store.put_events([event_row(event, known)])
-        return event.event_id
-
-    @router.post("/v2/events", status_code=201)
-    async def create_v2_event(request: Request) -> JSONResponse:
-        try:
-            authorize(request)
-            event_id = event_id_for(request)
-            body = await read_json(request)
-            stored = await run_in_threadpool(ingest, body, event_id)
-        except EventStoreError as exc:
-            return error_response(exc.status_code, exc.message)
-        return JSONResponse({"id": stored}, status_code=201)
-
-    return router
-
+def idempotency_key(given: Optional[str]) -> Optional[str]:
+    """The ``Idempotency-Key`` header checked (1-256 visible ASCII characters), or ``None``."""
+    if given is not None and not _IDEMPOTENCY_KEY.match(given):
+        raise EventStoreError(400, f"Idempotency-Key: must be 1 to {MAX_ID_LENGTH} visible ASCII characters")
+    return given

@@ -37,8 +37,9 @@ STARTUP_TIMEOUT_S = 60.0
 def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float, poll_s: float) -> Optional[str]:
     """Poll ``url`` until it answers 200: ``None`` once it does, else why not (for the caller's error).
 
-    Shared by every test host that starts a server subprocess, so a dead process is reported
-    at once instead of after the whole timeout.
+    For every host started as a subprocess (:class:`LocalServer`, the inference HTTP server,
+    the CLI and README tests' servers), so a dead process is reported at once instead of after
+    the whole timeout.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -107,6 +108,11 @@ class LocalServer:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The server process's id while it runs (``None`` before ``start()``)."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def log_path(self) -> Path:

@@ -15,10 +15,15 @@ from inference.core.workflows.execution_engine.entities.types import (
 )
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
+from ...api.models import MAX_TEXT_LENGTH
 from .. import common
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
 from ..kinds import vision_event_kind
 
+IMAGE_PURPOSE = (
+    "The inspected frame. Not read by this block (a quality check keeps no per-camera memory): "
+    "the sink's own image gives the event its time, stream and picture."
+)
 BLOCK_TYPE = "vision_events/quality_check_event@v1"
 REASON_KEY = "qc_reason"
 
@@ -88,7 +93,7 @@ class QualityCheckManifest(common.VisionEventsManifest):
     predictions: Optional[PredictionsSelector] = common.predictions_field(
         "Detections or classification of the inspected part.", required=False
     )
-    image: ImageSelector = common.image_field(common.FRAME_IMAGE_PURPOSE)
+    image: ImageSelector = common.image_field(IMAGE_PURPOSE)
     fail_classes: Optional[ClassesInput] = Field(
         default=None,
         title="Fail Classes",
@@ -166,7 +171,7 @@ class QualityCheckEventBlockV1(WorkflowBlock):
             signature=f"{verdict}|{reason}",
             predictions=seen.predictions,
             external_id=external_id,
-            custom_metadata={REASON_KEY: reason[:1000]},
+            custom_metadata={REASON_KEY: reason[:MAX_TEXT_LENGTH]},
         )
         return {"event": event, "result": verdict, "passed": verdict == "pass"}
 

@@ -17,6 +17,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 )
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
+from ...api.models import MAX_TEXT_LENGTH
 from .. import common, throttle
 from ..common import ClassesInput, ConfidenceInput, ImageSelector, PredictionsSelector, TextInput
 from ..kinds import vision_event_kind
@@ -213,7 +214,7 @@ class SafetyAlertEventBlockV1(WorkflowBlock):
         )
         event = common.builder_event(
             "safety_alert",
-            {"alertType": kind[:1000], "severity": level, "description": text[:1000]},
+            {"alertType": kind[:MAX_TEXT_LENGTH], "severity": level, "description": text[:MAX_TEXT_LENGTH]},
             signature=f"{kind}|{level}|{new_violators}",
             predictions=violations.predictions,
             external_id=external_id,

@@ -4,13 +4,13 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import cv2
 import numpy as np
+
+from .factories import make_event
 
 JPEG = cv2.imencode(".jpg", np.full((24, 32, 3), 200, np.uint8))[1].tobytes()
 PNG = cv2.imencode(".png", np.full((24, 32, 3), 90, np.uint8))[1].tobytes()
@@ -19,13 +19,9 @@ BOX = {"class": "scratch", "x": 10.0, "y": 12.0, "width": 4.0, "height": 6.0, "c
 
 def our_event(use_case_id: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
     """A wire event with one image slot (label + box); bytes go separately."""
-    event = {"eventId": str(uuid.uuid4()), "eventType": "quality_check", "timestamp": datetime.now(timezone.utc).isoformat(),
-             "eventData": {"result": "fail", "externalId": "part-1"}, "deviceId": "line-3-cam",
-             "customMetadata": {"line": "3"}, "images": [{"label": "workflow", "objectDetections": [BOX]}]}
-    if use_case_id:
-        event["useCaseId"] = use_case_id
-    event.update(fields)
-    return event
+    return make_event(use_case_id or None, data={"result": "fail", "externalId": "part-1"},
+                      **{"deviceId": "line-3-cam", "customMetadata": {"line": "3"},
+                         "images": [{"label": "workflow", "objectDetections": [BOX]}], **fields})
 
 
 def tarball(members: Dict[str, bytes], *, payload: Optional[Dict[str, Any]] = None, links: Optional[Dict[str, str]] = None,
