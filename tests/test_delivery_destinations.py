@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import vision_events_blocks
-from _blocks_support import box, detections, frame, workflow
+from support.blocks import box, detections, frame, workflow
 from vision_events_blocks.api.bundles import read_bundle
 from vision_events_blocks.delivery import ImageAttachment, Sender, SenderConfig, destinations, get_sender, outbox_status
 
