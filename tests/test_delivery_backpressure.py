@@ -140,3 +140,37 @@ def test_aimd_limit_grows_while_latency_holds_and_shrinks_on_congestion():
     for _ in range(30):
         limit.on_sample(0.05, in_flight=4, congested=True)
     assert limit.limit == 1
+
+
+def test_a_script_that_ends_delivers_everything_while_delivery_advances(faults, use_case_id, tmp_path):
+    """The exit hook of a script (or a file-based pipeline) keeps delivering past the shutdown
+    timeout for as long as deliveries advance: the slow server gets every event and image now."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent(f"""
+        import json, numpy as np
+        from vision_events_blocks.delivery import ImageAttachment, get_sender
+        sender = get_sender({faults.url!r}, {faults.api_key!r}, outbox_dir={str(tmp_path / "outbox")!r},
+                            shutdown_timeout_s=0.5, batch_max_events=5)
+        frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+        ids = [sender.submit({{"eventType": "custom", "useCaseId": {use_case_id!r}}},
+                             images=ImageAttachment(input=frame), can_wait=True) for _ in range(40)]
+        print(json.dumps(ids), flush=True)
+        # no flush, no close: the interpreter ends here
+    """)
+    faults.set_faults(latency_ms=300)
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    finally:
+        faults.set_faults()
+    assert done.returncode == 0, done.stderr[-3000:]
+    ids = json.loads(done.stdout.strip().splitlines()[-1])
+    stored = {e["eventId"]: e for e in faults.events(use_case_id)}
+    assert set(stored) == set(ids)  # far more than 0.5 s of work, all delivered at exit
+    assert all(len(e["images"]) == 1 for e in stored.values())

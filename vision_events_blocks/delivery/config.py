@@ -60,6 +60,8 @@ class SenderConfig:
     adopt_interval_s: float = 15.0  # how often a live sender looks for dead processes' slots
     # shutdown and observability
     shutdown_timeout_s: float = 5.0
+    # at the exit of a script / file-based pipeline: keep delivering past the timeout while it advances
+    drain_while_progressing_s: float = 300.0
     stats_log_interval_s: float = 60.0
     dead_letters_kept: int = 100
 
@@ -136,6 +138,7 @@ _ENV = (
     ("VISION_EVENTS_OUTBOX_MAX_MB", "outbox_max_bytes", _mb),
     ("VISION_EVENTS_OUTBOX_SYNC", "outbox_sync", str.upper),
     ("VISION_EVENTS_SHUTDOWN_TIMEOUT_S", "shutdown_timeout_s", float),
+    ("VISION_EVENTS_DRAIN_WHILE_PROGRESSING_S", "drain_while_progressing_s", float),
     ("VISION_EVENTS_STATS_LOG_INTERVAL_S", "stats_log_interval_s", float),
 )
 # The outbox root is read where it is resolved (outbox/location.py), once.

@@ -1,6 +1,8 @@
 """Process hooks: deliver or persist what is queued when the process ends, and fork safety.
 
-* ``atexit`` always (a script, an InferencePipeline run that ends).
+* ``atexit`` always (a script, an InferencePipeline run that ends): it keeps delivering past
+  the timeout while deliveries advance (``drain_while_progressing_s``), so a file-based run
+  ends with every event and image on the server.
 * SIGTERM (``docker stop``, every deploy):
   - under **uvicorn** (the inference HTTP server, one worker or several), uvicorn owns
     SIGTERM: it shuts down gracefully, restores the handler it found and re-raises the signal,
@@ -20,24 +22,26 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
 _installed = False
 _close_all: Callable[[], Any] = lambda: None
+_at_exit: Callable[[], Any] = lambda: None
 _drain_timeout: Callable[[], float] = lambda: 0.0
 _UVICORN_MARK = "_vision_events_drain"
 
 
-def install(close_all: Callable[[], Any], drain_timeout: Callable[[], float]) -> None:
+def install(close_all: Callable[[], Any], drain_timeout: Callable[[], float],
+            at_exit: Optional[Callable[[], Any]] = None) -> None:
     """Install the exit hooks once; the SIGTERM hook is retried each call (the host may only
     have installed its handler since)."""
-    global _installed, _close_all, _drain_timeout
-    _close_all, _drain_timeout = close_all, drain_timeout
+    global _installed, _close_all, _drain_timeout, _at_exit
+    _close_all, _drain_timeout, _at_exit = close_all, drain_timeout, at_exit or close_all
     if not _installed:
         _installed = True
-        atexit.register(lambda: _close_all())
+        atexit.register(lambda: _at_exit())  # a script's end: deliver while it advances
     hook_sigterm()
 
 

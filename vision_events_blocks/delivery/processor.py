@@ -257,12 +257,27 @@ class Sender(OutcomeHandling):
         finally:
             self._scheduler.hurry(False)
 
-    def close(self, timeout: Optional[float] = None) -> bool:
+    def _drain_while_progressing(self) -> bool:
+        """Wait in one-second steps for as long as each step delivers something."""
+        limit = time.monotonic() + self.config.drain_while_progressing_s
+        while time.monotonic() < limit and not self._scheduler.server_down:
+            counts = self._ledger.counts
+            before = counts["sent"] + counts["dead_lettered"]
+            if self._settle(1.0, delivered=True, stop_if_server_down=True):
+                return True
+            if counts["sent"] + counts["dead_lettered"] == before:
+                return False  # no progress: what is left waits (on disk) or is counted
+        return False
+
+    def close(self, timeout: Optional[float] = None, *, while_progressing: bool = False) -> bool:
         """Deliver what can be delivered within ``timeout``, then stop the threads.
 
         Without an outbox whatever is left is counted as ``shutdown_unsent``; with one it stays
         on disk for the next start (close returns as soon as everything is persisted if the
-        server is down). Returns True when nothing was lost or left behind.
+        server is down). ``while_progressing`` (the exit of a script or a file-based pipeline)
+        keeps going past ``timeout`` while deliveries still advance, up to
+        ``drain_while_progressing_s``: a healthy server gets every event and image now, not at
+        the next start. Returns True when nothing was lost or left behind.
         """
         if self._closed or self._pid != os.getpid():
             return True
@@ -270,6 +285,9 @@ class Sender(OutcomeHandling):
         deadline = time.monotonic() + timeout
         self._closed = True
         delivered = self._settle(timeout, delivered=True, stop_if_server_down=True)
+        if not delivered and while_progressing:
+            delivered = self._drain_while_progressing()
+            deadline = max(deadline, time.monotonic() + 1.0)
         if self._outbox is not None:  # encoded events reach the disk before the threads stop
             self._encoders.stop(max(0.0, deadline - time.monotonic()))
             self._outbox.barrier(max(0.5, deadline - time.monotonic()))

@@ -64,7 +64,7 @@ def get_sender(
             return sender
         sender = Sender(config=SenderConfig.from_env(outbox_dir=root, **config), destination=target)
         _senders[registry_key] = sender
-    hooks.install(close_all, _drain_timeout)
+    hooks.install(close_all, _drain_timeout, at_exit=lambda: close_all(while_progressing=True))
     return sender
 
 
@@ -92,9 +92,10 @@ def stats_all() -> Dict[str, Dict[str, Any]]:
     return {label: sender.stats() for label, sender in senders().items()}
 
 
-def close_all(timeout: Optional[float] = None) -> bool:
+def close_all(timeout: Optional[float] = None, *, while_progressing: bool = False) -> bool:
     """Close every sender within one shared deadline (exit, SIGTERM, tests); by default the
-    longest ``shutdown_timeout_s`` (``VISION_EVENTS_SHUTDOWN_TIMEOUT_S``) among them."""
+    longest ``shutdown_timeout_s`` (``VISION_EVENTS_SHUTDOWN_TIMEOUT_S``) among them.
+    ``while_progressing`` (interpreter exit) keeps delivering past it while deliveries advance."""
     with _lock:
         todo = list(_senders.values())
         _senders.clear()
@@ -104,7 +105,7 @@ def close_all(timeout: Optional[float] = None) -> bool:
     ok = True
     for sender in todo:
         try:
-            ok = sender.close(max(0.0, deadline - time.monotonic())) and ok
+            ok = sender.close(max(0.0, deadline - time.monotonic()), while_progressing=while_progressing) and ok
         except Exception:  # one broken sender must not keep the others from flushing
             logger.exception("vision-events: closing %s failed", sender.label)
             ok = False
