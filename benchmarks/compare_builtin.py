@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             ours_env = {"VISION_EVENTS_MAX_BUFFER_MB": str(profile.buffer_cap_mb)}
 
             def start_workers(role: str, **kwargs: Any) -> Dict[str, Worker]:
-                return {side: Worker(side, server, scratch, role=role, env=ours_env if side == OURS else None, **kwargs)
+                # each run's durable outbox (the default location) starts empty: no earlier backlog to drain
+                env = {**ours_env, "MODEL_CACHE_DIR": str(scratch / f"model-cache-{role}")}
+                return {side: Worker(side, server, scratch, role=role, env=env if side == OURS else None, **kwargs)
                         for side in args.sides}
 
             def attempt(name: str, measure: Any) -> None:
