@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 import schemathesis
+from support.invariants import is_error_envelope
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from pydantic.json_schema import models_json_schema
@@ -65,14 +66,6 @@ def openapi_document() -> dict:
         "components": {"schemas": definitions["$defs"], "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
     }
-
-
-def is_error_envelope(response) -> bool:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return False
-    return isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], str) and bool(body["error"])
 
 
 def test_the_document_covers_every_viewer_route(tmp_path):

@@ -1,6 +1,7 @@
 """Invariants every sender must keep, checked the same way by every test."""
 from __future__ import annotations
 
+import json
 from typing import Any, Dict
 
 import pytest
@@ -22,3 +23,12 @@ def rejected(model, data, *fragments: str, **kwargs) -> str:
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in: {message}"
     return message
+
+
+def is_error_envelope(response) -> bool:
+    """The server's error shape: exactly ``{"error": "<non-empty text>"}``."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], str) and bool(body["error"])

@@ -77,8 +77,15 @@ class GatedExporter:
         """Exporter-specific counters for ``Sender.stats()``."""
         return {}
 
+    client: Any = None  # an HTTP client with close(), for the exporters that have one
+
     def close(self) -> None:
-        pass
+        if self.client is None:
+            return
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing a pool at exit must not raise
+            pass
 
 
 class Exporter(GatedExporter):
@@ -98,11 +105,5 @@ class Exporter(GatedExporter):
             accepted = set(response.event_ids) if response.event_ids else None
             return Outcome(created=response.created, accepted=accepted)
         return self._call(post)
-
-    def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:  # noqa: BLE001 - closing a pool at exit must not raise
-            pass
 
 

@@ -96,12 +96,6 @@ class EventStoreExporter(GatedExporter):
             return Outcome(created=1, accepted={event["eventId"]})
         return self._call(post)
 
-    def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:  # noqa: BLE001 - closing a pool at exit must not raise
-            pass
-
 
 class BundleExporter(GatedExporter):
     """One bundle-format-v1 file per event in ``directory`` (:func:`~..api.bundles.write_bundle`:
