@@ -79,6 +79,7 @@ class Sender(OutcomeHandling):
         cfg = self.config
         self._pid = os.getpid()
         self._closed = False
+        self._last_error: Optional[str] = None  # redacted; shown in stats() and refusal()
         self._seq = itertools.count(1)
         self._backoff = Backoff(cfg.retry_initial_s, cfg.retry_max_s)
         self._ledger = Ledger(cfg.dead_letters_kept)
@@ -220,7 +221,6 @@ class Sender(OutcomeHandling):
             if env.phase is Phase.SPILLED:
                 self._durability.spilled()
             else:
-                env.phase = Phase.READY  # let _finish record it (it checks identity, not phase)
                 self._finish(env, "dropped", api.DROP_BUFFER_FULL, reason=api.DROP_BUFFER_FULL)
 
     # ================================================================== flush / close
@@ -312,8 +312,6 @@ class Sender(OutcomeHandling):
     # ================================================================== observability
     def _note_error(self, message: str) -> None:
         self._last_error = redact(message, self._api_key)[:500]
-
-    _last_error: Optional[str] = None
 
     def stats(self) -> Dict[str, Any]:
         """Counters and gauges for this destination (never the key; ``last_error`` is redacted).
