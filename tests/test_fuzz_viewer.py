@@ -74,7 +74,7 @@ def test_the_document_covers_every_viewer_route(tmp_path):
     app = create_app(ServerConfig(data_dir=tmp_path, api_keys=[]))
     served = {(method.lower(), route.path) for route in app.routes for method in getattr(route, "methods", ())
               if route.path == "/" or route.path.startswith(("/view", "/viewer"))}
-    served = {(m, p.replace("{use_case_id}", "{useCaseId}").replace("{event_id:path}", "{eventId}")
+    served = {(m, p.replace("{use_case_id}", "{useCaseId}").replace("{event_id:anytext}", "{eventId}")
                .replace("{event_id}", "{eventId}")) for m, p in served if m != "head"}
     assert served == {(method, path) for method, path, *_ in ROUTES}
 

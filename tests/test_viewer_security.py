@@ -125,6 +125,16 @@ def test_every_viewer_response_forbids_inline_script(local_server, path):
         assert "<script>" not in answer.text and "onload=" not in answer.text  # no inline script to allow
 
 
+@pytest.mark.parametrize("event_id", ["a%0Ab", "a%0Db", "tail%0A", "a%2Fb/c"])
+def test_any_event_id_still_needs_a_key(local_server, event_id):
+    """An eventId with a line break or a slash reaches the route (401), not the router's 404."""
+    url = f"{local_server.url}/viewer/api/use-cases/uc/events/{event_id}"
+    assert httpx.get(url).status_code == 401
+    reader = local_server.key_with_scopes("vision-events:read")
+    assert httpx.get(url, headers={"Authorization": f"Bearer {reader}"}).status_code == 404
+    assert httpx.get(f"{local_server.url}/view/uc/{event_id}").status_code == 200
+
+
 def test_pages_load_nothing_from_another_origin(local_server, hostile, tab):
     use_case, alert = hostile
     tab.open(f"{local_server.url}/view/{use_case}/{alert['eventId']}", local_server.api_key)

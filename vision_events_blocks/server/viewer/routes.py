@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...api.models import QueryRequest
@@ -107,6 +108,16 @@ def count_over_time(rows: List[Any], since_us: Optional[int] = None, until_us: O
     return {"eventCount": len(rows), "bucketSeconds": size, "buckets": buckets, "totals": totals}
 
 
+class AnyTextConvertor(PathConvertor):
+    """Like ``:path`` but also across line breaks: an ``eventId`` is any string the client chose,
+    and a route that fails to match answers 404 before the key is checked (it must be 401)."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("anytext", AnyTextConvertor())
+
+
 def mount_viewer(app: FastAPI, hooks: ViewerHooks) -> None:
     """Add the viewer's routes to ``app``."""
     store = hooks.store
@@ -123,7 +134,7 @@ def mount_viewer(app: FastAPI, hooks: ViewerHooks) -> None:
     async def viewer_event_list(use_case_id: str) -> FileResponse:
         return _page("list.html")
 
-    @app.get("/view/{use_case_id}/{event_id:path}", include_in_schema=False)
+    @app.get("/view/{use_case_id}/{event_id:anytext}", include_in_schema=False)
     async def viewer_event_page(use_case_id: str, event_id: str) -> FileResponse:
         return _page("event.html" if event_id else "list.html")  # "/view/<id>/" is the list
 
@@ -168,7 +179,7 @@ def mount_viewer(app: FastAPI, hooks: ViewerHooks) -> None:
             "feedback": [json.loads(r["body"]) for r in feedback_rows],
         }
 
-    @app.get("/viewer/api/use-cases/{use_case_id}/events/{event_id:path}")
+    @app.get("/viewer/api/use-cases/{use_case_id}/events/{event_id:anytext}")
     async def viewer_event(use_case_id: str, event_id: str, request: Request) -> Response:
         hooks.authorize(request, READ_SCOPES)
         body = await run_in_threadpool(read_event, use_case_id, event_id, str(request.base_url).rstrip("/"))
