@@ -5,6 +5,7 @@ retry, adaptive concurrency) tested without threads or a server."""
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 
 import numpy as np
@@ -16,7 +17,9 @@ from vision_events_blocks.api.event_store import BackpressureError
 from vision_events_blocks.delivery import ImageAttachment
 from vision_events_blocks.delivery.batching import BatchPolicy
 from vision_events_blocks.delivery.envelope import DEGRADED_MARK, SHED_MARK, Envelope
-from vision_events_blocks.delivery.limits import AimdLimit
+from vision_events_blocks.delivery.budget import ByteBudget
+from vision_events_blocks.delivery.limits import AimdLimit, ConcurrencyGate
+from vision_events_blocks.delivery.scheduler import Scheduler
 from vision_events_blocks.delivery.retry import Backoff, classify, decide
 
 MB = 1024 * 1024
@@ -81,6 +84,28 @@ def test_batch_policy_lingers_fills_and_hurries():
     big = deque([envelope(5, size=6000), envelope(6, size=6000)])
     assert policy.due_in(big, now=0.0, hurry=False) == 0.0  # over the bytes cap
     assert [e.event_id for e in policy.take(big, lambda env: True)[0]] == ["e5"]
+
+
+def test_failures_of_requests_in_flight_together_escalate_the_pause_once():
+    """Ten uploads refused at the same instant are one piece of evidence, not ten; the first
+    success after an outage lifts the pause and makes every retry timer due at once."""
+    scheduler = Scheduler(BatchPolicy(), ByteBudget(MB, "drop_oldest", 1.0), ConcurrencyGate(AimdLimit()),
+                          dispatch=lambda task: None, tick=lambda: None, tick_interval_s=3600.0)
+    try:
+        scheduler.record_failure(1.0, server_down=True)
+        paused_until = scheduler.pause_until
+        for _ in range(9):
+            scheduler.record_failure(60.0, server_down=True)
+        assert (scheduler.pauses, scheduler.consecutive_failures, scheduler.pause_until) == (1, 1, paused_until)
+        scheduler.record_failure(0.0, server_down=True, told_s=30.0)  # Retry-After is always honoured
+        assert scheduler.pause_until >= time.monotonic() + 29
+        waiting = [envelope(i) for i in range(3)]
+        scheduler.retry_later(waiting, lambda env: 50.0)
+        scheduler.record_success()
+        assert scheduler.paused_for() == 0.0 and not scheduler.server_down and scheduler.consecutive_failures == 0
+        assert all(due <= time.monotonic() for due, _, _ in scheduler._timers)
+    finally:
+        scheduler.stop()
 
 
 def test_retry_decisions():

@@ -89,6 +89,28 @@ def test_outage_connection_refused_then_recovery(own_server, make_sender):
     assert sender.stats()["healthy"]
 
 
+def test_a_short_outage_with_many_uploads_in_flight_and_the_default_backoff(own_server, make_sender):
+    """A 3-second outage while a camera streams images: the uploads in flight fail together,
+    which must not grow the pause towards the 60 s cap; once the server answers again the
+    backlog leaves at once instead of waiting out backoffs grown during the outage."""
+    use_case_id = own_server.create_use_case(f"short-outage-{time.time_ns()}")
+    sender = make_sender(url=own_server.url, key=own_server.api_key, retry_initial_s=1.0, retry_max_s=60.0,
+                         batch_linger_s=0.2)
+    ids = [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=frame(i))) for i in range(10)]
+    own_server.stop()
+    try:
+        ids += [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=frame(i))) for i in range(10, 30)]
+        deadline = time.monotonic() + 30
+        while sender.stats()["retried"] < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sender.stats()["retried"] >= 40, sender.stats()
+    finally:
+        own_server.start()
+    assert sender.flush(20, delivered=True), sender.stats()
+    assert_all_delivered_once(own_server, use_case_id, ids, sender)
+    assert sender.stats()["paused_for_s"] == 0.0
+
+
 @pytest.mark.slow
 def test_a_60_second_outage_with_the_default_backoff_cap(own_server, make_sender):
     """Long form: the server is down for 60 s while a 30 fps camera keeps submitting at 2 Hz."""

@@ -160,7 +160,7 @@ class OutcomeHandling:
             for env in envs:
                 self._dead_letter(env, verdict.status_code, verdict.message)
             return
-        self._scheduler.record_failure(first.pause_s, server_down=first.pause_s > 0)
+        self._scheduler.record_failure(first.pause_s, server_down=first.pause_s > 0, told_s=verdict.retry_after)
         expired, waiting = [], []
         max_age = self.config.max_retry_age_s
         for env in envs:

@@ -13,7 +13,7 @@ import heapq
 import threading
 import time
 from collections import deque
-from typing import Callable, Deque, Iterable, List
+from typing import Callable, Deque, Iterable, List, Optional
 
 from .batching import BatchPolicy
 from .budget import ByteBudget
@@ -58,19 +58,46 @@ class Scheduler:
                 heapq.heappush(self._timers, (now + delay_s(env), env.seq, env))
             self.cond.notify_all()
 
-    def record_failure(self, pause_s: float, server_down: bool) -> None:
+    def record_failure(self, pause_s: float, server_down: bool, told_s: Optional[float] = None) -> None:
+        """A request failed. ``pause_s`` > 0 pauses everyone (the server as a whole is unwell);
+        ``told_s`` is a wait the server asked for (Retry-After), always honoured.
+
+        A failure while a pause is already running is a request sent before the pause began
+        (several were in flight when the server went away): it is no new evidence, so it does
+        not escalate the pause. Otherwise ten uploads refused at the same instant would grow
+        a 3-second outage into a minute of silence.
+        """
         with self.cond:
-            self.consecutive_failures += 1
+            now = time.monotonic()
             self.server_down = server_down
+            already_paused = now < self.pause_until
+            if told_s:
+                self.pause_until = max(self.pause_until, now + told_s)
+            if already_paused and pause_s > 0:
+                self.cond.notify_all()
+                return
+            self.consecutive_failures += 1
             if pause_s > 0:
-                self.pause_until = max(self.pause_until, time.monotonic() + pause_s)
+                self.pause_until = max(self.pause_until, now + pause_s)
                 self.pauses += 1
             self.cond.notify_all()
 
     def record_success(self) -> None:
+        """A request worked: the server is back. What waits on a retry timer from the outage
+        is due now (it would otherwise wait out a backoff grown while the server was away);
+        a pause still running is lifted."""
         with self.cond:
+            recovered = self.server_down or self.consecutive_failures > 0
             self.consecutive_failures = 0
             self.server_down = False
+            if not recovered:
+                return
+            self.pause_until = 0.0
+            if self._timers:
+                now = time.monotonic()
+                self._timers = [(min(due, now), seq, env) for due, seq, env in self._timers]
+                heapq.heapify(self._timers)
+            self.cond.notify_all()
 
     def batches_added(self, n: int) -> None:
         with self.cond:
