@@ -40,7 +40,7 @@ from .wire import (
 __all__ = [
     "EVENT_DATA_MODELS", "EVENT_FIELD_COLUMNS", "NUMERIC_EVENT_FIELD_COLUMNS",
     "BatchCreateRequest", "BatchCreateResponse", "Classification", "CreateEventResponse", "CustomData", "EventData",
-    "EventImage", "InstanceSegmentation", "InventoryCountData", "KeypointDetection", "KeypointPoint",
+    "EventImage", "FramedEvent", "InstanceSegmentation", "InventoryCountData", "KeypointDetection", "KeypointPoint",
     "ObjectDetection", "OperatorFeedbackData", "QualityCheckData", "SafetyAlertData", "UploadImageResponse",
     "VisionEvent", "validate_event",
 ]
@@ -287,6 +287,42 @@ class VisionEvent(WireModel):
         body = super().to_wire()
         body.setdefault("eventData", {})
         return body
+
+
+class FramedEvent:
+    """A validated event (``template``) stamped with one frame's ``event_id``, ``timestamp`` and
+    ``stream_id``: what a camera changes from one frame to the next.
+
+    :meth:`stamp` checks those three exactly as :class:`VisionEvent` would; the rest was
+    validated once, in the template. The wire form is built off the frame thread
+    (:meth:`to_wire`), so a frame that repeats its event costs no pydantic validation.
+    """
+
+    __slots__ = ("template", "event_id", "timestamp", "stream_id")
+
+    def __init__(self, template: VisionEvent, event_id: str, timestamp: datetime, stream_id: Optional[str]) -> None:
+        self.template, self.event_id, self.timestamp, self.stream_id = template, event_id, timestamp, stream_id
+
+    @classmethod
+    def stamp(cls, template: VisionEvent, event_id: str, timestamp: datetime,
+              stream_id: Optional[str]) -> "FramedEvent":
+        """Raises ``ValueError`` naming the field (``eventId``, ``timestamp``, ``streamId``)."""
+        for field, value in (("eventId", event_id), ("streamId", stream_id)):
+            if value is not None and not (isinstance(value, str) and 1 <= len(value) <= MAX_ID_LENGTH):
+                raise ValueError(f"{field} must be a string of 1 to {MAX_ID_LENGTH} characters")
+        try:
+            timestamp = check_timestamp_window(as_utc(timestamp))
+        except ValueError as error:
+            raise ValueError(f"timestamp: {error}") from None
+        return cls(template, event_id, timestamp, stream_id)
+
+    @property
+    def use_case_id(self) -> str:
+        return self.template.use_case_id
+
+    def to_wire(self) -> Dict[str, Any]:
+        return self.template.model_copy(update={
+            "event_id": self.event_id, "timestamp": self.timestamp, "stream_id": self.stream_id}).to_wire()
 
 
 class BatchCreateRequest(WireModel):

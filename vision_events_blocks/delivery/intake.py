@@ -8,14 +8,15 @@ from typing import Any, List, Mapping
 import numpy as np
 
 from ..api.ids import new_event_id
-from ..api.models import MAX_TEXT_LENGTH, VisionEvent
+from ..api.models import MAX_TEXT_LENGTH, FramedEvent, VisionEvent
 from .api import ImageAttachment
 
 
-def validated_event(event: Any) -> VisionEvent:
-    """A validated event with its eventId and timestamp fixed now. A ``VisionEvent`` is taken
-    as it is (validated when it was built: once, not twice); a dict is validated here."""
-    if isinstance(event, VisionEvent):
+def validated_event(event: Any) -> "VisionEvent | FramedEvent":
+    """A validated event with its eventId and timestamp fixed now. A ``VisionEvent`` or a
+    ``FramedEvent`` is taken as it is (validated when it was built: once, not twice); a dict
+    is validated here."""
+    if isinstance(event, (VisionEvent, FramedEvent)):
         return event
     if not isinstance(event, Mapping):
         raise TypeError(f"event must be a VisionEvent or a dict, not {type(event).__name__}")

@@ -25,7 +25,7 @@ import os
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
-from ..api.models import VisionEvent
+from ..api.models import FramedEvent, VisionEvent
 from ..api.secrets import ApiKey, redact
 from . import api
 from .api import DeliveryResult, ImageAttachment
@@ -47,7 +47,7 @@ from .workers import QueueWorkers
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
-EventInput = Union[VisionEvent, Mapping[str, Any]]
+EventInput = Union[VisionEvent, FramedEvent, Mapping[str, Any]]
 
 
 class Sender(OutcomeHandling):
@@ -127,7 +127,7 @@ class Sender(OutcomeHandling):
                predictions: Any = None, *, can_wait: bool = False) -> str:
         """Queue one event and return its ``eventId`` at once (no encoding, no I/O).
 
-        ``event`` is a validated :class:`VisionEvent` (taken as it is) or a wire dict
+        ``event`` is a validated :class:`VisionEvent` or :class:`FramedEvent` (taken as it is) or a wire dict
         (validated here; a missing ``eventId``/``timestamp`` is filled in once, and every
         retry reuses them). ``images`` are uploaded by the sender; ``predictions``
         (``sv.Detections`` or a classification dict) become annotations on

@@ -155,7 +155,8 @@ def count_non_finite(detections: sv.Detections) -> int:
                                         and confidence.dtype.kind == "f"))):
         # The common case in one pass each: two sums are finite only when every value is
         # (an overflow to inf just falls through to the row-by-row count below).
-        if np.isfinite(xyxy.sum()) and (confidence is None or np.isfinite(confidence.sum())):
+        total = float(xyxy.sum()) + (0.0 if confidence is None else float(confidence.sum()))
+        if math.isfinite(total):  # (inf - inf is NaN: any non-finite value makes the total so)
             return 0
     boxes = _as_float_array(detections.xyxy, (n, 4), "detections.xyxy")
     confidence = _confidences(detections.confidence, n, "detections.confidence")

@@ -5,9 +5,9 @@ import functools
 import hashlib
 import json
 import logging
-from typing import Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Literal, NamedTuple, Optional, Type, Union
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from inference.core.workflows.execution_engine.entities.base import OutputDefinition
 from inference.core.workflows.execution_engine.entities.types import (
@@ -21,13 +21,12 @@ from inference.core.workflows.execution_engine.entities.types import (
 )
 from inference.core.workflows.prototypes.block import BlockResult, WorkflowBlock, WorkflowBlockManifest
 
-from ...api.models import EVENT_TYPES, VisionEvent, validate_custom_metadata
-from ...api.ids import new_event_id
 from ...delivery import ImageAttachment, get_sender
 from .. import common, throttle
 from ..common import ImageSelector, PredictionsSelector, TextInput
 from ..kinds import BuiltEvent, vision_event_kind
 from .description import LONG_DESCRIPTION, SHORT_DESCRIPTION
+from .events import EventPreparer, SinkEvent
 
 BLOCK_TYPE = "vision_events/sink@v1"
 logger = logging.getLogger("vision_events_blocks.blocks")
@@ -226,6 +225,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         self._key_id = hashlib.sha256(api_key.encode()).hexdigest()[:10] if isinstance(api_key, str) else ""
         self._disable_sinks = bool(disable_sinks)
         self._senders: Dict[_Where, Any] = {}
+        self._events = EventPreparer()  # the last event validated in full, stamped anew per frame
 
     @classmethod
     def get_init_parameters(cls) -> List[str]:
@@ -265,12 +265,9 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
             throttle.count("disabled")
             by = "workflow execution policy" if self._disable_sinks else "parameter `disable_sink`"
             return _result(message=f"Sink was disabled by {by}")
-        try:
-            built = event if event is not None else _direct_event(event_type, event_data, comment)
-        except (ValueError, TypeError) as error:
-            return _error("invalid_event", f"invalid event: {_one_line(error)}")
         frame = common.frame_context(image, stream_id)
-        wire_event, problem = _wire_event(built, use_case_id, frame, device_id, workflow_id, custom_metadata, comment)
+        built, wire_event, problem = self._events.prepare(event, event_type, event_data, comment, use_case_id, frame,
+                                                          device_id, workflow_id, custom_metadata)
         if problem:
             return _error("invalid_event", problem)
         where = _Where(common.text(destination) or "cloud", common.text(api_url), common.text(event_store_url),
@@ -292,7 +289,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         return result
 
     def _submit(
-        self, wire_event: VisionEvent, built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
+        self, wire_event: SinkEvent, built: BuiltEvent, image: Any, output_image: Any, predictions: Any,
         image_label: Optional[str], where: "_Where", fire_and_forget: bool, wait_timeout_seconds: float,
         can_wait: bool,
     ) -> BlockResult:
@@ -382,66 +379,7 @@ class _Where(NamedTuple):
         return f"{self.destination}:{target or ''}"
 
 
-# ------------------------------------------------------------------------ building the event
-def _direct_event(
-    event_type: Optional[str], event_data: Optional[Dict[str, Any]], comment: Optional[str]
-) -> BuiltEvent:
-    """A :class:`BuiltEvent` from ``event_type`` + ``event_data`` (no builder block)."""
-    if not event_type:
-        raise ValueError("connect `event` from a builder block, or set `event_type` (one of "
-                         f"{', '.join(EVENT_TYPES)}) and `event_data`")
-    if event_data is not None and not isinstance(event_data, dict):
-        raise ValueError(f"event_data must be an object, got {type(event_data).__name__}")
-    return BuiltEvent(event_type=str(event_type), event_data=dict(event_data or {}), comment=common.text(comment))
-
-
-def _wire_event(
-    built: BuiltEvent, use_case_id: Any, frame: common.FrameContext,
-    device_id: Optional[str], workflow_id: Optional[str], custom_metadata: Optional[Dict[str, Any]],
-    comment: Optional[str],
-) -> Tuple[Optional[VisionEvent], Optional[str]]:
-    """(event, problem): the validated event with its identity fixed now, or a message naming
-    the block field. The sender takes the model as it is, so the event is validated once."""
-    if custom_metadata and not isinstance(custom_metadata, dict):  # a workflow input can hand over any JSON
-        return None, f"invalid custom_metadata: must be an object of flat values, got {type(custom_metadata).__name__}"
-    metadata = {**built.custom_metadata, **(custom_metadata or {})}
-    try:
-        validate_custom_metadata(metadata, "custom_metadata")
-    except ValueError as error:
-        return None, f"invalid custom_metadata: {error}"
-    body = {
-        "eventId": new_event_id(),
-        "eventType": built.event_type,
-        "useCaseId": common.text(use_case_id),
-        "timestamp": frame.timestamp,
-        "eventData": built.event_data,
-        "deviceId": common.text(device_id),
-        "streamId": frame.stream_id,
-        "workflowId": common.text(workflow_id),
-        "customMetadata": metadata,
-        "comment": built.comment or common.text(comment),
-    }
-    try:
-        event = VisionEvent.model_validate({key: value for key, value in body.items() if value is not None})
-    except ValidationError as error:
-        return None, "invalid event: " + "; ".join(
-            f"{_field_name(err['loc'])}: {err['msg']}" for err in error.errors()
-        )
-    return event, None
-
-
-_FIELD_NAMES = {"useCaseId": "use_case_id", "deviceId": "device_id", "streamId": "stream_id",
-                "workflowId": "workflow_id", "eventData": "event_data", "customMetadata": "custom_metadata"}
-
-
-def _field_name(loc: Tuple[Any, ...]) -> str:
-    """The block field a pydantic error location refers to."""
-    if not loc:
-        return "event"
-    head = _FIELD_NAMES.get(str(loc[0]), str(loc[0]))
-    return ".".join([head, *(str(part) for part in loc[1:])])
-
-
+# ------------------------------------------------------------------------ cooldown signature
 def _signature(built: BuiltEvent, comment: Optional[str]) -> str:
     """For events without a builder signature: their event data and comment."""
     return json.dumps([built.event_data, built.comment or common.text(comment)], sort_keys=True, default=str)
