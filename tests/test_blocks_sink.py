@@ -122,12 +122,37 @@ def test_empty_predictions_send_an_event_without_annotations(run_workflow, local
     assert image["inputSourceId"] and not image.get("objectDetections")
 
 
-def test_nan_predictions_are_left_out_and_reported(run_workflow, local_server, use_case_id, delivered):
+def test_nan_predictions_are_left_out_and_counted(run_workflow, local_server, use_case_id, delivered):
+    """NaN boxes from a model are left out by the encoder (off the frame) and counted."""
+    def dropped():
+        return sum(s.get("annotations_dropped", 0) for s in vision_events_blocks.stats().values())
+
+    before = dropped()
     spec = _custom(local_server, use_case_id, predictions="$inputs.predictions")
     preds = detections(box("ok", x=100), box("broken", x=float("nan")))
     out = _run_custom(run_workflow, spec, predictions=preds)
-    assert out["error_status"] is True and out["event_id"]
-    assert "1 detection(s) with NaN/inf" in out["message"]
+    assert out["error_status"] is False and out["event_id"]
+    (event,) = delivered(use_case_id)
+    assert [d["class"] for d in only_image(event)["objectDetections"]] == ["ok"]
+    assert dropped() - before == 1
+
+
+def test_nan_in_unusual_arrays_is_reported_on_its_frame(execution_engine, local_server, use_case_id, delivered):
+    """Detections in an unusual form (here list confidences) are read on the frame, so what
+    is left out is said there. The engine only builds float arrays: call the block directly."""
+    import supervision as sv
+    from inference.core.workflows.execution_engine.entities.base import ImageParentMetadata, WorkflowImageData
+
+    from vision_events_blocks.blocks.sink.v1 import VisionEventsSinkBlockV1
+
+    preds = sv.Detections(xyxy=np.array([[1.0, 1.0, 9.0, 9.0], [float("nan"), 1.0, 9.0, 9.0]]),
+                          class_id=np.array([0, 0]), data={"class_name": np.array(["ok", "broken"])})
+    preds.confidence = [0.9, 0.8]
+    image = WorkflowImageData(parent_metadata=ImageParentMetadata(parent_id="p"), numpy_image=frame())
+    out = VisionEventsSinkBlockV1(api_key=local_server.api_key).run(
+        use_case_id=use_case_id, event_type="custom", event_data={"value": "x"}, image=image,
+        predictions=preds, api_url=local_server.url, cooldown_seconds=0)
+    assert out["error_status"] is True and "1 detection(s) with NaN/inf" in out["message"], out
     (event,) = delivered(use_case_id)
     assert [d["class"] for d in only_image(event)["objectDetections"]] == ["ok"]
 

@@ -19,7 +19,7 @@ NOW = datetime.now(timezone.utc)
 
 
 def at(when: datetime, stream: str = None) -> FrameContext:
-    return FrameContext(stream_id=stream, timestamp=when, clock=when.timestamp())
+    return FrameContext(stream_id=stream, timestamp=when)
 
 
 def prepare(preparer: EventPreparer, when: datetime, stream: str = None, **fields):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import string
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import supervision as sv
@@ -149,9 +149,8 @@ def classes_field(title: str, description: str, example: List[str], default_all:
 
 
 # ------------------------------------------------------------------------ frame context
-@dataclasses.dataclass(frozen=True)
-class FrameContext:
-    """Where and when a frame was seen.
+class FrameContext(NamedTuple):
+    """Where and when a frame was seen (a tuple: built on every frame, so cheap to build).
 
     ``stream_id`` is the video identifier when the frame carries real video metadata
     (InferencePipeline, video inputs), else ``None``; ``timestamp`` is the capture time
@@ -161,8 +160,11 @@ class FrameContext:
 
     stream_id: Optional[str]
     timestamp: datetime
-    clock: float
     can_wait: bool = True  # only a live stream cannot wait: it degrades rather than stall
+
+    @property
+    def clock(self) -> float:
+        return self.timestamp.timestamp()
 
 
 def frame_context(image: Any, stream_id: Any = None) -> FrameContext:
@@ -178,11 +180,11 @@ def frame_context(image: Any, stream_id: Any = None) -> FrameContext:
     metadata = getattr(image, "_video_metadata", None) if image is not None else None
     if metadata is None:
         now = datetime.now(timezone.utc)
-        return FrameContext(stream_id=explicit, timestamp=now, clock=now.timestamp())
+        return FrameContext(explicit, now)
     stamp = metadata.frame_timestamp.astimezone(timezone.utc)  # naive -> local time -> UTC
     stream = explicit or text(metadata.video_identifier)
     from_file = bool(getattr(metadata, "comes_from_video_file", False))
-    return FrameContext(stream_id=stream, timestamp=stamp, clock=stamp.timestamp(), can_wait=from_file)
+    return FrameContext(stream, stamp, from_file)
 
 
 def state_key(block_type: str, stream_id: Optional[str], *parts: Any) -> Tuple[Any, ...]:
@@ -287,16 +289,19 @@ def _select_classification(result: Dict[str, Any], wanted: Optional[set], min_co
 
 
 def non_finite_count(predictions: Predictions) -> int:
-    """Detections whose box or confidence is NaN/inf (the mapping leaves them out).
+    """Detections in an unusual form (int or list arrays, odd shapes) whose box or confidence
+    is NaN/inf; a malformed one raises ``ValueError`` naming ``detections.xyxy`` on its frame.
 
-    A classification result is read the mapping's way here, on the frame, so a malformed one
-    (any JSON from a workflow input) fails at once naming ``predictions`` instead of being
-    accepted and then dropped by the sender.
+    The form every model gives (float arrays) is not scanned here, to keep the frame cheap:
+    the sender's encoder leaves those rows out and counts them in
+    ``stats()["annotations_dropped"]``. A classification result is read the mapping's way
+    here, so a malformed one (any JSON from a workflow input) fails at once naming
+    ``predictions`` instead of being accepted and then dropped by the sender.
     """
-    from ..mapping import count_non_finite
+    from ..mapping.rows import count_non_finite, has_float_arrays
 
     if isinstance(predictions, sv.Detections):
-        return count_non_finite(predictions)
+        return 0 if has_float_arrays(predictions) else count_non_finite(predictions)
     if isinstance(predictions, dict) and not isinstance(predictions.get("predictions"), (sv.Detections, sv.KeyPoints)):
         _select_classification(predictions, None, 0.0)
     return 0

@@ -33,8 +33,10 @@ class Ledger:
         self.last_seq = 0
 
     def add(self, env: Envelope) -> None:
-        """Register a new event (an undecided one with its eventId was finished before)."""
+        """Register a new event, counted as submitted (an undecided one with its eventId was
+        finished before)."""
         with self.lock:
+            self.counts["submitted"] += 1
             self.live.pop(env.event_id, None)
             self.live[env.event_id] = env
             self.last_seq = max(self.last_seq, env.seq)

@@ -148,7 +148,6 @@ class Sender(OutcomeHandling):
         previous = self._ledger.live.get(env.event_id)
         if previous is not None:  # the same id again: the newer event replaces the older (server upserts)
             self._finish(previous, "dropped", api.DROP_SUPERSEDED, reason=api.DROP_SUPERSEDED)
-        self._ledger.count("submitted")
         self._ledger.add(env)
         admitted, evicted, reason = self._budget.admit(env, nbytes, BODY_OVERHEAD)
         if evicted:

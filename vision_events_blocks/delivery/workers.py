@@ -20,7 +20,7 @@ class QueueWorkers:
 
     def __init__(self, name: str, count: int, handle: Callable[[Any], None],
                  before_each: Callable[[], bool] = lambda: True) -> None:
-        self._queue: "queue.Queue[Any]" = queue.Queue()
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()  # C-level put: cheap on the frame thread
         self._name, self._handle, self._before_each = name, handle, before_each
         self.threads: List[threading.Thread] = []
         for i in range(count):

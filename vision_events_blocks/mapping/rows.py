@@ -17,7 +17,7 @@ import supervision as sv
 
 from ..api.models import MAX_ANNOTATIONS_PER_LIST, MAX_TEXT_LENGTH
 
-__all__ = ["count_non_finite", "detection_class_names", "filter_detections", "row_class_names", "row_confidences"]
+__all__ = ["count_non_finite", "detection_class_names", "filter_detections", "has_float_arrays", "row_class_names", "row_confidences"]
 
 COORDINATE_DECIMALS = 2  # pixels: 0.01 px is far below what anyone can see
 CONFIDENCE_DECIMALS = 4
@@ -144,19 +144,27 @@ def detection_class_names(detections: sv.Detections) -> List[str]:
     return sorted(set(row_class_names(detections)))
 
 
+def has_float_arrays(detections: sv.Detections) -> bool:
+    """``xyxy`` an ``(n, 4)`` float array and ``confidence`` None or ``(n,)`` floats: the shape
+    every model gives, which the mapping reads without conversion (NaN rows are left out there)."""
+    n = len(detections)
+    xyxy, confidence = detections.xyxy, detections.confidence
+    return (isinstance(xyxy, np.ndarray) and xyxy.shape == (n, 4) and xyxy.dtype.kind == "f"
+            and (confidence is None or (isinstance(confidence, np.ndarray) and confidence.shape == (n,)
+                                        and confidence.dtype.kind == "f")))
+
+
 def count_non_finite(detections: sv.Detections) -> int:
     """How many detections the mapping will leave out for a NaN/inf box or confidence."""
     n = len(detections)
     if n == 0:
         return 0
-    xyxy, confidence = detections.xyxy, detections.confidence
-    if (isinstance(xyxy, np.ndarray) and xyxy.shape == (n, 4) and xyxy.dtype.kind == "f"
-            and (confidence is None or (isinstance(confidence, np.ndarray) and confidence.shape == (n,)
-                                        and confidence.dtype.kind == "f"))):
-        # The common case in one pass each: two sums are finite only when every value is
-        # (an overflow to inf just falls through to the row-by-row count below).
-        total = float(xyxy.sum()) + (0.0 if confidence is None else float(confidence.sum()))
-        if math.isfinite(total):  # (inf - inf is NaN: any non-finite value makes the total so)
+    if has_float_arrays(detections):
+        # The common case in one pass each: the total is finite only when every value is
+        # (inf - inf is NaN; an overflow to inf just falls through to the row-by-row count below).
+        confidence = detections.confidence
+        total = float(detections.xyxy.sum()) + (0.0 if confidence is None else float(confidence.sum()))
+        if math.isfinite(total):
             return 0
     boxes = _as_float_array(detections.xyxy, (n, 4), "detections.xyxy")
     confidence = _confidences(detections.confidence, n, "detections.confidence")
