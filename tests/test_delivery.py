@@ -298,3 +298,18 @@ def test_one_summary_line_per_interval_not_one_per_event(make_sender, use_case_i
     lines = [r for r in caplog.records if r.name == "vision_events_blocks.delivery"]
     assert 1 <= len(lines) <= 4, [r.getMessage() for r in lines]
     assert lines[0].levelname == "WARNING" and "buffer_full" in lines[0].getMessage()
+
+
+def test_the_senders_own_requests_do_not_log_a_line_each(local_server, make_sender, use_case_id, caplog):
+    """inference sets the root logger to INFO and httpx logs every request there: a camera would
+    print a line per upload. Only the sender's requests are kept out; others still log."""
+    import httpx
+
+    caplog.set_level("INFO")
+    sender = make_sender()
+    for i in range(5):
+        sender.submit(custom(use_case_id, i), images=ImageAttachment(input=np.zeros((8, 8, 3), np.uint8)))
+    assert sender.flush(15, delivered=True) and sender.stats()["requests"] >= 6
+    httpx.get(f"{local_server.url}/_health")
+    requests = [r for r in caplog.records if r.name == "httpx"]
+    assert [r.threadName for r in requests] == ["MainThread"], [(r.threadName, r.getMessage()) for r in requests]

@@ -20,6 +20,23 @@ from .limits import ConcurrencyGate
 from .retry import Verdict, classify
 
 logger = logging.getLogger("vision_events_blocks.delivery")
+EXPORTER_THREADS = "vision-events-exporter"  # the name (prefix) of the threads that run the requests
+
+
+class _OwnRequestsFilter(logging.Filter):
+    """httpx logs every request at INFO, and importing inference sets the root logger to INFO:
+    a camera's sender would print a line per upload. The sender's own requests are left out
+    (``stats()`` counts them); httpx requests made by anyone else are untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not record.threadName.startswith(EXPORTER_THREADS)
+
+
+def quiet_own_request_logs() -> None:
+    """Install the filter on the ``httpx`` logger once per process."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _OwnRequestsFilter) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_OwnRequestsFilter())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +71,7 @@ class GatedExporter:
     def __init__(self, gate: ConcurrencyGate) -> None:
         self.gate = gate
         self.requests = 0
+        quiet_own_request_logs()
 
     @staticmethod
     def classify(error: BaseException) -> Verdict:

@@ -35,6 +35,7 @@ from .config import SenderConfig
 from .encoder import BODY_OVERHEAD, Encoding
 from .destinations import Destination, cloud
 from .envelope import Envelope, ImageSlot, Phase
+from .exporter import EXPORTER_THREADS
 from .intake import attachments_of, image_nbytes, validated_event
 from .ledger import Ledger
 from .limits import AimdLimit, ConcurrencyGate
@@ -92,7 +93,7 @@ class Sender(OutcomeHandling):
         self._scheduler = Scheduler(BatchPolicy(batch_events, cfg.batch_max_bytes, cfg.batch_linger_s),
                                     self._budget, self._gate, dispatch=lambda task: self._pool.put(task),
                                     tick=self._tick, tick_interval_s=cfg.stats_log_interval_s)
-        self._pool = QueueWorkers("vision-events-exporter", cfg.max_concurrency, self._handle,
+        self._pool = QueueWorkers(EXPORTER_THREADS, cfg.max_concurrency, self._handle,
                                   before_each=self._scheduler.wait_out_pause)
         self._durability = Durability(self)
         self._encoders = QueueWorkers("vision-events-encoder", cfg.encode_threads, self._encode)
