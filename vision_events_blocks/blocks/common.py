@@ -30,6 +30,7 @@ from inference.core.workflows.execution_engine.entities.types import (
 from inference.core.workflows.prototypes.block import WorkflowBlockManifest
 
 from ..api.models import MAX_TEXT_LENGTH
+from ..mapping.rows import count_non_finite, has_float_arrays
 from .kinds import BuiltEvent, Predictions
 
 ENGINE_COMPATIBILITY = ">=1.3.0,<2.0.0"
@@ -298,8 +299,6 @@ def non_finite_count(predictions: Predictions) -> int:
     here, so a malformed one (any JSON from a workflow input) fails at once naming
     ``predictions`` instead of being accepted and then dropped by the sender.
     """
-    from ..mapping.rows import count_non_finite, has_float_arrays
-
     if isinstance(predictions, sv.Detections):
         return 0 if has_float_arrays(predictions) else count_non_finite(predictions)
     if isinstance(predictions, dict) and not isinstance(predictions.get("predictions"), (sv.Detections, sv.KeyPoints)):

@@ -70,7 +70,7 @@ class ImageSlot:
                    source_id=row.get("sourceId"), size=row.get("size", 0))
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)  # slots: one is built per frame, on the frame thread
 class Envelope:
     """Everything the sender knows about one event between ``submit`` and its outcome.
 
