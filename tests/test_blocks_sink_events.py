@@ -54,6 +54,14 @@ def test_a_dict_changed_in_place_is_a_change():
     assert out.event is None and "custom_metadata.shift" in out.problem
 
 
+def test_equal_values_of_another_type_are_a_change():
+    """``True == 1 == 1.0`` in Python, but each is a different value on the wire."""
+    preparer = EventPreparer()
+    sent = [prepare(preparer, NOW, custom_metadata={"flag": value}).event.to_wire()["customMetadata"]["flag"]
+            for value in (True, 1, 1.0, True)]
+    assert [type(v) for v in sent] == [bool, int, float, bool]
+
+
 @pytest.mark.parametrize("when, stream, named", [
     (NOW - timedelta(days=400), None, "timestamp"),
     (NOW + timedelta(days=2), None, "timestamp"),

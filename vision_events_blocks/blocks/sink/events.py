@@ -43,7 +43,7 @@ class EventPreparer:
         source = ("built", event.event_type, event.event_data, event.custom_metadata, event.comment) \
             if event is not None else ("direct", event_type, event_data)
         inputs = (*source, comment, use_case_id, device_id, workflow_id, custom_metadata)
-        if self._template is not None and inputs == self._inputs:
+        if self._template is not None and _same(inputs, self._inputs):
             built = event if event is not None else self._built
             try:
                 return Prepared(built, FramedEvent.stamp(self._template, new_event_id(), frame.timestamp,
@@ -58,6 +58,18 @@ class EventPreparer:
         if wire is not None:
             self._inputs, self._built, self._template = _private_copy(inputs), built, wire
         return Prepared(built, wire, problem)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down: ``1``, ``1.0`` and ``True`` are ``==``
+    but not the same JSON."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _private_copy(inputs: Tuple[Any, ...]) -> Tuple[Any, ...]:
