@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from support import custom_event as custom
+from support import wait_for
 
 from vision_events_blocks.delivery import ImageAttachment
 
@@ -90,9 +91,10 @@ def test_outage_connection_refused_then_recovery(own_server, make_sender):
 
 
 def test_a_short_outage_with_many_uploads_in_flight_and_the_default_backoff(own_server, make_sender):
-    """A 3-second outage while a camera streams images: the uploads in flight fail together,
-    which must not grow the pause towards the 60 s cap; once the server answers again the
-    backlog leaves at once instead of waiting out backoffs grown during the outage."""
+    """A short outage while a camera streams images, with the default 1 -> 60 s backoff: once
+    the server answers a request again, every event still waiting on its (grown) retry timer
+    leaves at once instead of waiting out backoffs of up to a minute. (That failures in flight
+    together escalate the pause only once is pinned in test_delivery_backpressure.py.)"""
     use_case_id = own_server.create_use_case(f"short-outage-{time.time_ns()}")
     sender = make_sender(url=own_server.url, key=own_server.api_key, retry_initial_s=1.0, retry_max_s=60.0,
                          batch_linger_s=0.2)
@@ -100,13 +102,15 @@ def test_a_short_outage_with_many_uploads_in_flight_and_the_default_backoff(own_
     own_server.stop()
     try:
         ids += [sender.submit(custom(use_case_id, i), images=ImageAttachment(input=frame(i))) for i in range(10, 30)]
-        deadline = time.monotonic() + 30
-        while sender.stats()["retried"] < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sender.stats()["retried"] >= 40, sender.stats()
+        wait_for(lambda: sender.stats()["retried"] >= 20, 30, "the uploads refused during the outage")
     finally:
         own_server.start()
-    assert sender.flush(20, delivered=True), sender.stats()
+    before = sender.stats()
+    # the first request after the restart waits for the pause then in force (backoff, <= 60 s)
+    wait_for(lambda: sender.stats()["uploads"] > before["uploads"] or sender.stats()["sent"] > before["sent"],
+             75, "the first success after the restart")
+    # ...and then nothing waits out an old timer: the rest follows at once
+    assert sender.flush(15, delivered=True), sender.stats()
     assert_all_delivered_once(own_server, use_case_id, ids, sender)
     assert sender.stats()["paused_for_s"] == 0.0
 
