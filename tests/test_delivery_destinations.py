@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
-import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,23 +20,15 @@ import numpy as np
 import pytest
 
 import vision_events_blocks
+from support import custom_event as custom
+from support import wait_for
 from support.blocks import box, detections, frame, workflow
+from support.processes import kill_9_when, python
 from vision_events_blocks.api.bundles import read_bundle
 from vision_events_blocks.delivery import ImageAttachment, Sender, SenderConfig, destinations, get_sender, outbox_status
 
 ROOT = Path(__file__).resolve().parents[1]
 JPEG = cv2.imencode(".jpg", np.full((24, 32, 3), 120, np.uint8))[1].tobytes()
-
-
-def custom(use_case_id, i=0):
-    return {"eventType": "custom", "useCaseId": use_case_id, "eventData": {"value": str(i)}}
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -175,7 +164,7 @@ def test_kill_9_with_the_event_store_destination_loses_nothing(faults, use_case_
     ids_file = tmp_path / "ids.json"
     start = len(faults.request_log())
     faults.set_faults(latency_ms=800)  # requests are in flight when the process dies
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    child = python(f"""
         import json, numpy as np
         from vision_events_blocks.delivery import ImageAttachment, Sender, SenderConfig, destinations
         sender = Sender(config=SenderConfig(outbox_dir={str(outbox)!r}, batch_linger_s=0.05),
@@ -188,18 +177,9 @@ def test_kill_9_with_the_event_store_destination_loses_nothing(faults, use_case_
         assert sender.flush(30)            # everything is in the outbox (not necessarily sent)
         print("PERSISTED", flush=True)
         import time; time.sleep(60)
-    """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("PERSISTED"), child.stderr.read()
-        wait_for(lambda: sum(r["status"] == 201 for r in v2_posts(faults.request_log(), start)) >= 5,
-                 what="some events delivered before the kill")
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    """)
+    kill_9_when(child, lambda: sum(r["status"] == 201 for r in v2_posts(faults.request_log(), start)) >= 5,
+                "some events delivered before the kill")
     faults.set_faults()
     ids = json.loads(ids_file.read_text())
     left = outbox_status(str(outbox))

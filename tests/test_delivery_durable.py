@@ -3,12 +3,7 @@ respects its disk cap, and is managed by ``vision-events outbox``."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import stat
-import subprocess
-import sys
-import textwrap
 import time
 import uuid
 from collections import Counter
@@ -18,23 +13,17 @@ import numpy as np
 import pytest
 
 from support import closed_port_url, wait_for
+from support.processes import kill_9_when, python
 from support import custom_event as custom
 
-from vision_events_blocks.delivery import ImageAttachment, OutboxLockedError, api, outbox_status
+from vision_events_blocks.delivery import ImageAttachment, api, outbox_status
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_jpeg(seed: int) -> bytes:
     cv2 = pytest.importorskip("cv2")
     image = np.random.default_rng(seed).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     return cv2.imencode(".jpg", image)[1].tobytes()
-
-
-def python(code: str, **env) -> subprocess.Popen:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **env}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=environment, cwd=str(ROOT))
 
 
 def test_kill_9_in_the_middle_of_sending_loses_nothing(faults, make_sender, use_case_id, tmp_path):
@@ -55,17 +44,9 @@ def test_kill_9_in_the_middle_of_sending_loses_nothing(faults, make_sender, use_
         print("PERSISTED", sender.stats()["sent"], flush=True)
         import time; time.sleep(60)
     """)
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("PERSISTED"), child.stderr.read()
-        # some 1.5 s uploads done, the next ones and some batches mid-flight
-        wait_for(lambda: len([r for r in faults.request_log()[log_start:] if r["path"] == "/vision-events/upload"
-                              and r["status"] == 201]) >= 2, 30, "two uploads through the slow link")
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    # some 1.5 s uploads done, the next ones and some batches mid-flight
+    kill_9_when(child, lambda: len([r for r in faults.request_log()[log_start:] if r["path"] == "/vision-events/upload"
+                                    and r["status"] == 201]) >= 2, "two uploads through the slow link")
     faults.set_faults()
     ids = json.loads(ids_file.read_text())
     assert outbox_status(str(outbox))["events"] > 0, "the crash came too late to test anything"

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+
+from support.processes import python
 
 from vision_events_blocks.delivery import registry
 
-ROOT = Path(__file__).resolve().parents[1]
 
 SUBMIT_50 = """
     import numpy as np
@@ -23,15 +20,9 @@ SUBMIT_50 = """
 """
 
 
-def run_python(code: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-
-
 def test_events_queued_at_exit_are_delivered(local_server, use_case_id):
     """The built-in block loses these: its queued work is cancelled when the process ends."""
-    child = run_python(SUBMIT_50.format(url=local_server.url, key=local_server.api_key, use_case=use_case_id))
+    child = python(SUBMIT_50.format(url=local_server.url, key=local_server.api_key, use_case=use_case_id))
     stdout, stderr = child.communicate(timeout=120)
     assert child.returncode == 0, stderr
     ids = stdout.split()
@@ -40,7 +31,7 @@ def test_events_queued_at_exit_are_delivered(local_server, use_case_id):
 
 
 def test_sigterm_flushes_then_terminates(local_server, use_case_id):
-    child = run_python(SUBMIT_50.format(url=local_server.url, key=local_server.api_key, use_case=use_case_id)
+    child = python(SUBMIT_50.format(url=local_server.url, key=local_server.api_key, use_case=use_case_id)
                        + "\n    print('READY', flush=True)\n    import time; time.sleep(120)\n")
     ids = []
     for line in child.stdout:

@@ -1,7 +1,7 @@
 """What the tests share, by subject: ``factories`` (events, images), ``servers`` (raw HTTP, a
 private server, a dead address), ``invariants`` (the sender's accounting), ``waits`` (conditions,
-not sleeps), and the helpers of the block, bundle and mapping tests (``blocks``, ``bundles``,
-``mapping``). The common names are re-exported here: ``from support import make_event``.
+not sleeps), the helpers of the block, bundle and mapping tests (``blocks``, ``bundles``,
+``mapping``) and Python child processes to kill (``processes``). The common names are re-exported here: ``from support import make_event``.
 """
 from .factories import EVENT_DATA, IMAGES, box, custom_event, iso, make_event, now
 from .invariants import assert_invariant, rejected
