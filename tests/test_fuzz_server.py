@@ -29,7 +29,7 @@ import schemathesis
 from support.invariants import is_error_envelope
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from pydantic.json_schema import models_json_schema
+from support import openapi
 from schemathesis.generation import GenerationMode
 
 from vision_events_blocks.api.models import (
@@ -65,49 +65,26 @@ DOCUMENTED_STATUSES = {200, 201, 400, 401, 403, 404, 405, 409, 413}
 
 def openapi_document() -> dict:
     """OpenAPI 3.1 for spec §1.1 rows 1-10 plus the server's image URLs."""
-    body_models = sorted({route[3] for route in ROUTES if isinstance(route[3], type)}, key=lambda m: m.__name__)
-    _, definitions = models_json_schema([(m, "validation") for m in body_models], by_alias=True,
-                                        ref_template="#/components/schemas/{model}")
-    error = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"],
-             "additionalProperties": False}
-    paths: dict = {}
+    operations = []
     for method, path, scope, body, success in ROUTES:
-        operation: dict = {
-            "operationId": f"{method}_{path}",
-            "responses": {str(success): {"description": "success"},
-                          **{str(code): {"description": "error", "content": {"application/json": {"schema": error}}}
-                             for code in (400, 401, 403, 404, 413)}},
-        }
-        if scope == OPEN:
-            operation["security"] = []
-        parameters = [{"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
-                      for name in path.split("/") if name.startswith("{")]
+        op = openapi.operation(method, path, success, (400, 401, 403, 404, 413), open_route=scope == OPEN,
+                               body_model=body if isinstance(body, type) else None)
         if path == "/vision-events/bundle":
-            parameters.append({"name": "useCaseId", "in": "query", "schema": {"type": "string"}})
+            op.setdefault("parameters", []).append({"name": "useCaseId", "in": "query", "schema": {"type": "string"}})
         if path == "/vision-events/use-cases" and method == "get":
-            parameters.append({"name": "status", "in": "query", "schema": {"enum": ["active", "inactive"]}})
-        if parameters:
-            operation["parameters"] = parameters
-        if isinstance(body, type):
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
-        elif body == "multipart":
-            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+            op.setdefault("parameters", []).append(
+                {"name": "status", "in": "query", "schema": {"enum": ["active", "inactive"]}})
+        if body == "multipart":
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"},
                                "metadata": {"type": "string"}}}}}}
         elif body == "tar":
-            operation["requestBody"] = {"required": True, "content": {
+            op["requestBody"] = {"required": True, "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
-        paths.setdefault(path, {})[method] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Vision Events (spec)", "version": "1"},
-        "paths": paths,
-        "components": {"schemas": definitions["$defs"],
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-    }
+        operations.append((path, method, op))
+    return openapi.document("Vision Events (spec)", operations,
+                            [route[3] for route in ROUTES if isinstance(route[3], type)])
 
 
 @pytest.fixture(scope="module")

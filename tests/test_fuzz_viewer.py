@@ -18,7 +18,7 @@ import schemathesis
 from support.invariants import is_error_envelope
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from pydantic.json_schema import models_json_schema
+from support import openapi
 from schemathesis.generation import GenerationMode
 
 from vision_events_blocks.api.models import QueryRequest
@@ -39,33 +39,10 @@ DOCUMENTED_STATUSES = {200, 400, 401, 403, 404, 405, 413}
 
 
 def openapi_document() -> dict:
-    _, definitions = models_json_schema([(QueryRequest, "validation")], by_alias=True,
-                                        ref_template="#/components/schemas/{model}")
-    error = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"],
-             "additionalProperties": False}
-    paths: dict = {}
-    for method, path, scope, body, success in ROUTES:
-        operation: dict = {
-            "operationId": f"{method}_{path}",
-            "responses": {str(success): {"description": "success"},
-                          **{str(code): {"description": "error", "content": {"application/json": {"schema": error}}}
-                             for code in (400, 401, 403, 404)}},
-        }
-        if scope == OPEN:
-            operation["security"] = []
-        parameters = [{"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
-                      for name in path.split("/") if name.startswith("{")]
-        if parameters:
-            operation["parameters"] = parameters
-        if body is not None:
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
-        paths.setdefault(path, {})[method] = operation
-    return {
-        "openapi": "3.1.0", "info": {"title": "Vision Events viewer", "version": "1"}, "paths": paths,
-        "components": {"schemas": definitions["$defs"], "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-    }
+    operations = [(path, method, openapi.operation(method, path, success, (400, 401, 403, 404),
+                                                   open_route=scope == OPEN, body_model=body))
+                  for method, path, scope, body, success in ROUTES]
+    return openapi.document("Vision Events viewer", operations, [body for *_, body, _ in ROUTES if body is not None])
 
 
 def test_the_document_covers_every_viewer_route(tmp_path):

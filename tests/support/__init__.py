@@ -1,7 +1,8 @@
 """What the tests share, by subject: ``factories`` (events, images), ``servers`` (raw HTTP, a
 private server, a dead address), ``invariants`` (the sender's accounting), ``waits`` (conditions,
 not sleeps), the helpers of the block, bundle and mapping tests (``blocks``, ``bundles``,
-``mapping``) and Python child processes to kill (``processes``). The common names are re-exported here: ``from support import make_event``.
+``mapping``), Python child processes to kill (``processes``) and OpenAPI documents
+for the fuzz tests (``openapi``). The common names are re-exported here: ``from support import make_event``.
 """
 from .factories import EVENT_DATA, IMAGES, box, custom_event, iso, make_event, now
 from .invariants import assert_invariant, rejected
