@@ -266,3 +266,27 @@ def test_a_corrupt_slot_is_reported_and_set_aside_never_a_traceback(make_sender,
     assert sender.durable  # a slot of its own; the corrupt one moved aside, kept for a person to look at
     assert any(p.name.startswith("corrupt-") for p in outbox.iterdir())
     assert "unusable" in caplog.text and sender.stats()["durability"]["set_aside"] == 1
+
+
+def test_files_of_an_event_decided_before_its_row_commits_are_removed(tmp_path):
+    """Image files are written by the outbox's file writers ahead of the row's group commit;
+    an event decided in between (dropped, superseded) must leave no file behind."""
+    from vision_events_blocks.delivery.envelope import Envelope, ImageSlot, Phase
+    from vision_events_blocks.delivery.outbox import Outbox
+
+    persisted = []
+    outbox = Outbox(str(tmp_path / "outbox"), {"apiUrl": "http://127.0.0.1:9", "keyFingerprint": "k"},
+                    max_bytes=1 << 30, commit_interval_s=30.0, on_persisted=persisted.extend)
+    try:
+        kept, decided = (Envelope(event_id=str(uuid.uuid4()), seq=i, body={"eventId": "x"}, phase=Phase.PERSISTING,
+                                  slots=[ImageSlot("input", "image/jpeg", data=small_jpeg(i), size=100)])
+                         for i in range(2))
+        outbox.insert(kept)
+        outbox.insert(decided)
+        wait_for(lambda: len(list(outbox.images_dir.glob("*.jpg"))) == 2, 10, "both files written")
+        decided.phase = Phase.DROPPED  # decided while its row waits for the commit
+        assert outbox.barrier(10)
+        assert persisted == [kept]
+        assert [p.name for p in outbox.images_dir.iterdir()] == [kept.slots[0].file]
+    finally:
+        outbox.close(5)

@@ -14,7 +14,7 @@ from support import assert_invariant, custom_event
 
 from vision_events_blocks.delivery import ImageAttachment, api
 from vision_events_blocks.delivery.budget import ByteBudget
-from vision_events_blocks.delivery.envelope import DEGRADED_MARK, SHED_MARK, Envelope, Phase
+from vision_events_blocks.delivery.envelope import SHED_MARK, Envelope, Phase
 
 MB = 1024 * 1024
 FRAME_SHAPE = (1080, 1920, 3)  # 6.2 MB raw

@@ -31,16 +31,20 @@ def run_python(code: str, timeout: float = 120.0, **env) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def crashed_writers(outbox: Path, use_case_id: str, writers: int, n: int, key: str) -> list:
-    """``writers`` processes alive at once, each persisting ``n`` events (server unreachable)
-    in a slot of its own, then all killed with SIGKILL. Returns every accepted eventId."""
+def crashed_writers(outbox: Path, use_case_id: str, writers: int, n: int, key: str, url: str = "") -> list:
+    """``writers`` processes alive at once, each persisting ``n`` events (server unreachable,
+    unless ``url`` names one) in a slot of its own, then all killed with SIGKILL. Returns every
+    accepted eventId."""
     code = textwrap.dedent(f"""
         import json, sys
         from vision_events_blocks.delivery import Sender, SenderConfig
-        sender = Sender({closed_port_url()!r}, {key!r}, SenderConfig(outbox_dir={str(outbox)!r}))
+        sender = Sender({url or closed_port_url()!r}, {key!r}, SenderConfig(outbox_dir={str(outbox)!r}))
         ids = [sender.submit({{"eventType": "custom", "useCaseId": {use_case_id!r}, "eventData": {{"value": str(i)}}}})
                for i in range({n})]
         assert sender.flush(30)  # on disk
+        if {bool(url)!r}:  # a server that answers: wait until it has refused the key
+            while sender.refusal() is None:
+                sender.flush(0.1)
         print(json.dumps(ids), flush=True)
         sys.stdin.read()
     """)
@@ -164,3 +168,61 @@ def test_an_unusable_directory_means_memory_mode_logged_once_and_counted(local_s
         registry.close_all(5.0)
         if kind == "read-only":
             subprocess.run(["umount", str(tmp_path / "ro")], capture_output=True)
+
+
+@pytest.mark.parametrize("meta, destination, expected", [
+    ({"apiUrl": "u1", "keyFingerprint": "a"}, {"apiUrl": "u1", "keyFingerprint": "a"}, True),
+    ({"apiUrl": "u1", "keyFingerprint": "a"}, {"apiUrl": "u2", "keyFingerprint": "a"}, True),   # corrected URL
+    ({"apiUrl": "u1", "keyFingerprint": "a"}, {"apiUrl": "u1", "keyFingerprint": "b"}, False),  # another workspace
+    ({"apiUrl": "u1", "keyFingerprint": "a", "keyRefused": True}, {"apiUrl": "u1", "keyFingerprint": "b"}, True),
+    ({"apiUrl": "u1", "keyFingerprint": "a", "keyRefused": True}, {"apiUrl": "u2", "keyFingerprint": "b"}, False),
+    ({"apiUrl": "u1", "keyFingerprint": "a", "keyRefused": False}, {"apiUrl": "u1", "keyFingerprint": "b"}, False),
+    ({"apiUrl": "/b1", "keyFingerprint": "", "destination": "bundle"},
+     {"apiUrl": "/b1", "keyFingerprint": "", "destination": "bundle"}, True),
+    ({"apiUrl": "/b1", "keyFingerprint": "", "destination": "bundle"},
+     {"apiUrl": "/b2", "keyFingerprint": "", "destination": "bundle"}, False),  # no key: the same folder only
+    (None, {"apiUrl": "u1", "keyFingerprint": "a"}, True),  # a 0.1 outbox
+])
+def test_which_backlogs_a_sender_may_adopt(meta, destination, expected):
+    from vision_events_blocks.delivery.outbox.slots import adoptable
+
+    assert adoptable(meta, destination) is expected
+
+
+def test_another_workspaces_backlog_is_left_alone_and_the_same_key_delivers_it(local_server, use_case_id, tmp_path,
+                                                                              caplog):
+    """The inference HTTP server serves many workspaces' keys from one default outbox: after a
+    crash, a sender with key A must not send key B's events; B's next sender (here at a
+    corrected URL) delivers them, exactly once."""
+    outbox = tmp_path / "outbox"
+    key_b = local_server.key_with_scopes("vision-events:write")
+    ids = crashed_writers(outbox, use_case_id, 1, 5, key_b)
+    caplog.set_level("WARNING", logger="vision_events_blocks.delivery")
+    try:
+        other = registry.get_sender(closed_port_url(), local_server.api_key, outbox_dir=str(outbox))
+        durability = other.stats()["durability"]
+        assert durability["adopted_events"] == 0 and durability["foreign_slots"] == 1, durability
+        assert outbox_status(str(outbox))["events"] == 5
+        assert any("holds 5 event(s)" in r.getMessage() and "outbox flush" in r.getMessage() for r in caplog.records)
+        owner = registry.get_sender(local_server.url, key_b, outbox_dir=str(outbox), batch_linger_s=0.05)
+        assert owner.stats()["durability"]["adopted_events"] == 5
+        assert owner.flush(30, delivered=True)
+        assert sorted(e["eventId"] for e in local_server.events(use_case_id)) == sorted(ids)
+    finally:
+        registry.close_all(5.0)
+
+
+def test_a_backlog_whose_key_was_refused_goes_with_the_corrected_key(local_server, use_case_id, tmp_path):
+    outbox = tmp_path / "outbox"
+    ids = crashed_writers(outbox, use_case_id, 1, 4, "not-a-valid-key", url=local_server.url)
+    (slot,) = [s for s in outbox_status(str(outbox))["slots"] if s["events"]]
+    assert json.loads((Path(slot["slot"]) / "meta.json").read_text())["keyRefused"] is True
+    try:
+        elsewhere = registry.get_sender(closed_port_url(), local_server.api_key, outbox_dir=str(outbox))
+        assert elsewhere.stats()["durability"]["adopted_events"] == 0  # a refused key, but another URL
+        fixed = registry.get_sender(local_server.url, local_server.api_key, outbox_dir=str(outbox), batch_linger_s=0.05)
+        assert fixed.stats()["durability"]["adopted_events"] == 4
+        assert fixed.flush(30, delivered=True)
+        assert sorted(e["eventId"] for e in local_server.events(use_case_id)) == sorted(ids)
+    finally:
+        registry.close_all(5.0)

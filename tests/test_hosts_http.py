@@ -9,9 +9,6 @@ case arrives while the disabled one never does.
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 import time
 
 import cv2

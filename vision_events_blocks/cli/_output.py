@@ -40,9 +40,9 @@ def detection_classes(event: EventRecord) -> List[str]:
     """Distinct class names over every annotation list of every image, in order of appearance."""
     seen: Dict[str, None] = {}
     for image in event.images:
-        for annotations in (image.object_detections, image.classifications,
+        for listed in (image.object_detections, image.classifications,
                             image.instance_segmentations, image.keypoints):
-            for annotation in annotations:
+            for annotation in listed:
                 name = annotation.get("class")
                 if isinstance(name, str):
                     seen.setdefault(name, None)

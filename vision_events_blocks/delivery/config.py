@@ -58,6 +58,8 @@ class SenderConfig:
     outbox_commit_rows: int = 200
     replay_chunk: int = 50
     adopt_interval_s: float = 15.0  # how often a live sender looks for dead processes' slots
+    # adopt every free slot of the destination's kind, whatever its URL and key (`outbox flush`)
+    adopt_any_slot: bool = False
     # shutdown and observability
     shutdown_timeout_s: float = 5.0
     # at the exit of a script / file-based pipeline: keep delivering past the timeout while it advances

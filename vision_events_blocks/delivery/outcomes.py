@@ -17,7 +17,7 @@ from . import api
 from .envelope import Envelope, Phase
 from .exporter import Outcome
 from .inline import inline_parts
-from .retry import Verdict, decide
+from .retry import REFUSED_KEY, Verdict, decide
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
@@ -138,6 +138,7 @@ class OutcomeHandling:
             self._budget.unclaim(env, Phase.READY)
             self._finish(env, "sent")
         if self._outbox is not None:
+            self._outbox.note_key_refused(False)
             persisted = [e.event_id for e in envs if e.persisted]
             if persisted:
                 self._outbox.delete(persisted)
@@ -152,6 +153,8 @@ class OutcomeHandling:
     def _failed(self, envs: List[Envelope], verdict: Verdict) -> None:
         """Retry on a timer (retryable, or a refused key with an outbox) or dead-letter."""
         self._note_error(f"HTTP {verdict.status_code}: {verdict.message}" if verdict.status_code else verdict.message)
+        if verdict.status_code in REFUSED_KEY and self._outbox is not None:
+            self._outbox.note_key_refused(True)  # a restart with a corrected key may adopt this backlog
         if verdict.backpressure:  # an Event Store at capacity: the events wait, counted, never lost
             self._ledger.count("backpressure_529", len(envs))
         first = decide(verdict, batch_size=1, attempts=0, consecutive_failures=self._scheduler.consecutive_failures + 1,

@@ -56,7 +56,7 @@ class Durability:
                 root, sender.destination.identity(),
                 max_bytes=cfg.outbox_max_bytes, sync=cfg.outbox_sync,
                 commit_interval_s=cfg.outbox_commit_interval_s, commit_rows=cfg.outbox_commit_rows,
-                adopt_interval_s=cfg.adopt_interval_s,
+                adopt_interval_s=cfg.adopt_interval_s, adopt_any_slot=cfg.adopt_any_slot,
                 on_persisted=self._persisted, on_evicted=self._outbox_evicted,
                 on_write_failed=self._write_failed, on_adopted=self._seed, on_idle=self._replay_step)
         except Exception as exc:  # noqa: BLE001 - any disk trouble: memory mode, never a stopped pipeline
@@ -177,7 +177,8 @@ class Durability:
         info: Dict[str, Any] = {"mode": "disk" if outbox else "memory", "failures": dict(self.failures)}
         if outbox is not None:
             info.update(slot=str(outbox.directory), adopted_slots=outbox.adopted_slots,
-                        adopted_events=outbox.adopted_events, set_aside=outbox.set_aside)
+                        adopted_events=outbox.adopted_events, set_aside=outbox.set_aside,
+                        foreign_slots=len(outbox.foreign_slots))
         return info
 
 

@@ -1,6 +1,6 @@
 """Frames -> upload-ready JPEG bytes (pure, thread-safe; cv2 releases the GIL while it works).
 
-Defaults: quality 80, longest side at most 1920 px, optimised Huffman tables. A textured
+Defaults: quality 80, longest side at most 1920 px, standard Huffman tables. A textured
 synthetic 1080p frame (gradients + shapes + sensor noise sigma 3-6) encodes to ~155-245 KB
 (``benchmarks/bench_mapping.py``), in line with what a camera frame costs; a 4K frame is
 resized (INTER_AREA) to 1920 px and the ``scale`` is reported so that annotations drawn on the

@@ -1,6 +1,8 @@
 """One outbox slot: events in SQLite (WAL), their images as files, until the server said 2xx.
 
-One writer thread owns the database connection and **group-commits**: it gathers inserts,
+Image files are written by a few file-writer threads (fsync waits overlap, and the sender's
+encoders never wait on the disk); each event's row is queued once its files are in place. One
+writer thread owns the database connection and **group-commits**: it gathers inserts,
 sourceId updates and deletes for up to ``commit_interval_s`` (or ``commit_rows`` operations)
 and commits them in one transaction, instead of one fsync per event. A row is deleted only
 after the server acknowledged the event. When the outbox grows past its byte cap, the oldest
@@ -22,17 +24,19 @@ import queue
 import sqlite3
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..envelope import Envelope
 from . import slots
 from .adoption import migrate
-from .storage import connect, fsync_dir, touch_private, write_file_atomically
+from .files import ImageFiles
+from .storage import connect, fsync_dir, touch_private
+from .tools import slot_status
 from .slots import DB_NAME, IMAGES_DIR
 
 logger = logging.getLogger("vision_events_blocks.delivery")
+
 
 class Outbox:
     """One locked outbox directory with its writer thread (see the module docstring)."""
@@ -47,6 +51,7 @@ class Outbox:
         commit_interval_s: float = 0.1,
         commit_rows: int = 200,
         adopt_interval_s: float = 15.0,
+        adopt_any_slot: bool = False,
         on_persisted: Callable[[List[Envelope]], None] = lambda envs: None,
         on_evicted: Callable[[List[str]], None] = lambda ids: None,
         on_write_failed: Callable[[Envelope, BaseException], None] = lambda env, exc: None,
@@ -60,6 +65,8 @@ class Outbox:
         self.commit_interval_s = commit_interval_s
         self.commit_rows = commit_rows
         self.adopt_interval_s = adopt_interval_s
+        self.adopt_any_slot = adopt_any_slot
+        self.foreign_slots: List[str] = []  # free slots left for another destination (see slots.adoptable)
         self._on_persisted, self._on_evicted = on_persisted, on_evicted
         self._on_write_failed, self._on_idle, self._on_adopted = on_write_failed, on_idle, on_adopted
         self.write_errors = 0
@@ -67,9 +74,11 @@ class Outbox:
         self.adopted_events = 0
         self.set_aside = 0  # unusable slots moved out of the way (corrupt database, bad meta)
         self._open_own_slot()
+        self._key_refused = bool((slots.read_meta(self.directory) or {}).get(slots.KEY_REFUSED))
         self.adopt_orphans()  # before the first flush or status can look: the backlog is known at once
         self._next_adoption = time.monotonic() + adopt_interval_s
         self._queue: "queue.Queue[tuple]" = queue.Queue()
+        self._files = ImageFiles(self.images_dir, self.sync == "FULL", self._file_written, self._file_failed)
         self._thread = threading.Thread(target=self._run, name="vision-events-outbox", daemon=True)
         self._thread.start()
 
@@ -102,7 +111,16 @@ class Outbox:
         return self._conn.execute("SELECT event_id, created_at FROM events ORDER BY seq").fetchall()
 
     def insert(self, env: Envelope) -> None:
-        self._queue.put(("insert", env))
+        """Hand the event to the file writers (:mod:`.files`); its row is queued for the next
+        group commit once its images are on disk."""
+        self._files.put(env)
+
+    def _file_written(self, env: Envelope, files: List[str]) -> None:
+        self._queue.put(("insert", env, files))
+
+    def _file_failed(self, env: Envelope, exc: OSError) -> None:
+        self.write_errors += 1
+        self._on_write_failed(env, exc)  # not on disk: delivered from memory instead
 
     def update_sources(self, env: Envelope) -> None:
         self._queue.put(("sources", env.event_id, json.dumps([s.to_row() for s in env.slots])))
@@ -113,8 +131,23 @@ class Outbox:
     def dead_letter(self, env: Envelope, status: Optional[int], message: str) -> None:
         self._queue.put(("dead", env.event_id, json.dumps(env.wire_event()), status, message))
 
+    def note_key_refused(self, refused: bool) -> None:
+        """Record whether the server refuses this slot's key, so that after a restart a sender
+        with a corrected key adopts the backlog (see :func:`.slots.adoptable`). Written only
+        when it changes."""
+        if refused == self._key_refused:
+            return
+        self._key_refused = refused
+        try:
+            slots.mark_key_refused(self.directory, refused)
+        except (OSError, ValueError) as exc:
+            logger.warning("vision-events outbox: cannot record the key's state in %s: %s", self.directory, exc)
+
     def barrier(self, timeout: float) -> bool:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything queued so far is committed (its files written first)."""
+        deadline = time.monotonic() + timeout
+        self._files.wait_idle(timeout)
+        timeout = max(0.0, deadline - time.monotonic())
         done = threading.Event()
         self._queue.put(("barrier", done))
         return done.wait(timeout)
@@ -133,6 +166,7 @@ class Outbox:
     def close(self, timeout: float = 5.0) -> None:
         """Commit what is queued, stop the writer, release the lock; an empty slot is removed
         (so directories do not pile up as workers come and go)."""
+        self._files.stop(timeout)  # what they hold reaches the writer queue first
         if self._thread.is_alive():
             self._queue.put(("stop",))
             self._thread.join(timeout)
@@ -174,8 +208,10 @@ class Outbox:
                 self.write_errors += 1
                 stop = any(o[0] == "stop" for o in ops)
                 for o in ops:
-                    if o[0] == "insert" and o[1].phase.live:
-                        self._on_write_failed(o[1], exc)  # not on disk: delivered from memory instead
+                    if o[0] == "insert":
+                        self._files.forget(o[1], o[2])
+                        if o[1].phase.live:
+                            self._on_write_failed(o[1], exc)  # not on disk: delivered from memory instead
                     elif o[0] == "barrier":
                         o[1].set()
             if stop:
@@ -197,7 +233,9 @@ class Outbox:
         """Move the backlog of every orphan slot into this one (at start, then on the writer
         thread). Returns how many events were adopted."""
         adopted = 0
-        for path, fd in slots.orphans(self.root, self.directory, slots.kind_of(self.destination)):
+        foreign: List[Path] = []
+        for path, fd in slots.orphans(self.root, self.directory, self.destination, any_of_kind=self.adopt_any_slot,
+                                      foreign=foreign):
             try:
                 rows, nbytes = migrate(self._conn, path, self.images_dir)
             except sqlite3.DatabaseError as exc:
@@ -217,7 +255,23 @@ class Outbox:
                 adopted += len(rows)
                 logger.info("vision-events: adopted %d event(s) from %s", len(rows), path)
                 self._on_adopted(rows)
+        self._note_foreign(foreign)
         return adopted
+
+    def _note_foreign(self, found: List[Path]) -> None:
+        """Say once per slot that a free slot waits for another destination (never silent)."""
+        waiting = {}
+        for path in found:
+            status = slot_status(path)
+            if not status["held"] and status.get("events"):
+                waiting[str(path)] = status
+        for name, status in waiting.items():
+            if name not in self.foreign_slots:
+                logger.warning("vision-events: outbox slot %s holds %d event(s) for %s key:%s, not this sender's "
+                               "destination; they wait for a sender of that destination (or for "
+                               "`vision-events outbox flush --dir %s` with its URL and key)",
+                               name, status["events"], status.get("apiUrl"), status.get("keyFingerprint"), self.root)
+        self.foreign_slots = list(waiting)
 
     def _apply(self, ops: List[tuple]) -> bool:
         inserted: List[Envelope] = []
@@ -232,18 +286,14 @@ class Outbox:
             for op in ops:
                 kind = op[0]
                 if kind == "insert":
-                    env = op[1]
-                    if not env.phase.live:
+                    _, env, files = op
+                    if not env.phase.live:  # decided meanwhile (dropped, superseded): no row, no files
+                        unlink.extend(files)
                         continue
-                    try:
-                        nbytes = self._write_images(env)
-                    except OSError as exc:
-                        self.write_errors += 1
-                        self._on_write_failed(env, exc)
-                        continue
-                    wrote_files = wrote_files or bool(env.slots)
+                    wrote_files = wrote_files or bool(files)
+                    nbytes = env.body_size + sum(slot.size for slot in env.slots if slot.file)
                     if nbytes > self.max_bytes:
-                        unlink.extend(s.file for s in env.slots if s.file)
+                        unlink.extend(files)
                         evicted.append(env.event_id)
                         continue
                     self._delete_rows([env.event_id], unlink)  # a resubmitted eventId replaces its row
@@ -289,17 +339,6 @@ class Outbox:
         for barrier in barriers:
             barrier.set()
         return stop
-
-    def _write_images(self, env: Envelope) -> int:
-        """Write the slots' bytes that are not on disk yet; returns the row's byte cost."""
-        total = 0
-        for slot in env.slots:
-            if slot.file is None and slot.source_id is None and slot.data is not None:
-                name = uuid.uuid4().hex + (".png" if slot.content_type == "image/png" else ".jpg")
-                write_file_atomically(self.images_dir / name, slot.data, fsync=self.sync == "FULL")
-                slot.file = name
-            total += slot.size if slot.file else 0
-        return total + env.body_size
 
     def _make_room(self, nbytes: int, unlink: List[str]) -> List[str]:
         """Delete the oldest rows until ``nbytes`` more fit under the cap; their ids."""

@@ -15,12 +15,16 @@ that crashed (even a ``lock`` file naming a dead pid) is simply free.
 
 A slot whose lock is free and that holds events is an **orphan**: a live sender adopts it (at
 start and then periodically), moving its rows and images into its own slot and removing it,
-all while holding the orphan's lock, so exactly one process ever delivers them. The backlog
-belongs to the *directory*, as a deployment's outbox does: a restart with a corrected key or
-URL delivers what the old configuration left behind — within one destination kind (cloud,
-event_store, bundle): a sender never adopts another kind's slot. (A process that serves several
-workspaces gives each its own ``outbox_dir``.) An outbox written by version 0.1, where the
-directory itself was the one slot, is adopted the same way.
+all while holding the orphan's lock, so exactly one process ever delivers them. Only a sender
+that may deliver that backlog adopts it (:func:`adoptable`): one with the same key (a restart
+with a corrected URL delivers it), or with the same URL when the server refused the slot's key
+(marked ``keyRefused`` in its meta: a corrected key delivers it). Never another workspace's:
+the inference HTTP server serves requests with many workspaces' keys from one default outbox
+directory, and one workspace's events must not be sent with another's key. A slot left for
+another destination is logged once, counted (``foreign_slots``) and shown by ``vision-events
+outbox status``; ``vision-events outbox flush`` delivers it on request. A sender never adopts
+another kind's slot (bundles of an air-gapped site must not go to a cloud). An outbox written
+by version 0.1, where the directory itself was the one slot, is adopted by any cloud sender.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..api import OutboxLockedError
 
@@ -42,6 +46,7 @@ logger = logging.getLogger("vision_events_blocks.delivery")
 DB_NAME = "outbox.sqlite3"
 LOCK_NAME = "lock"
 META_NAME = "meta.json"
+KEY_REFUSED = "keyRefused"  # meta: the server refused this slot's key (401/403)
 IMAGES_DIR = "images"
 SLOT_PREFIX = "slot-"
 _NEW_PREFIX = ".new-"
@@ -144,18 +149,26 @@ def claim_slot(root: Path, destination: Dict[str, str]) -> Tuple[Path, int]:
     return final, fd
 
 
-def orphans(root: Path, own: Path, kind: str = "cloud") -> Iterator[Tuple[Path, int]]:
-    """Slots (other than ``own``) of destination ``kind`` that no live process holds, locked for
-    the caller, who must close the descriptor. Slots with unreadable meta are set aside (logged).
-    Another kind's backlog is never taken: bundles of an air-gapped site must not go to a cloud."""
+def orphans(root: Path, own: Path, destination: Dict[str, str], *, any_of_kind: bool = False,
+            foreign: Optional[List[Path]] = None) -> Iterator[Tuple[Path, int]]:
+    """Slots (other than ``own``) that ``destination`` may adopt (see :func:`adoptable`) and that
+    no live process holds, locked for the caller, who must close the descriptor. Slots with
+    unreadable meta are set aside (logged). ``any_of_kind`` (an explicit ``outbox flush``) takes
+    every slot of the kind; otherwise the paths of slots left for another destination are
+    appended to ``foreign``."""
     for path in list(slot_dirs(root)):
         if path == own:
             continue
         try:
-            if kind_of(read_meta(path)) != kind:
-                continue
+            meta = read_meta(path)
         except ValueError as exc:
             set_aside(path, str(exc))
+            continue
+        if kind_of(meta) != kind_of(destination):
+            continue  # another kind's backlog is never taken: bundles must not go to a cloud
+        if not any_of_kind and not adoptable(meta, destination):
+            if foreign is not None:
+                foreign.append(path)
             continue
         fd = try_lock(path)
         if fd is None:
@@ -164,6 +177,36 @@ def orphans(root: Path, own: Path, kind: str = "cloud") -> Iterator[Tuple[Path, 
             os.close(fd)
             continue
         yield path, fd
+
+
+def adoptable(meta: Optional[Dict[str, Any]], destination: Dict[str, str]) -> bool:
+    """Whether a slot's backlog may be delivered by ``destination`` (of the same kind):
+
+    * the same key (fingerprint), at any URL: a restart with a corrected URL delivers it;
+    * the same URL, when the slot's own key was refused: a corrected key delivers it;
+    * destinations without a key (bundle folders, an Event Store without one): the same target;
+    * a 0.1 outbox (no meta): any sender of its kind.
+    """
+    if meta is None:
+        return True
+    fingerprint = meta.get("keyFingerprint")
+    same_target = meta.get("apiUrl") == destination.get("apiUrl")
+    if fingerprint and fingerprint == destination.get("keyFingerprint"):
+        return True
+    if not fingerprint and not destination.get("keyFingerprint"):
+        return same_target
+    return same_target and bool(meta.get(KEY_REFUSED))
+
+
+def mark_key_refused(path: Path, refused: bool) -> None:
+    """Record in the slot's meta whether the server refuses its key (written atomically)."""
+    meta = read_meta(path) or {}
+    meta[KEY_REFUSED] = refused
+    tmp = path / (META_NAME + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(meta, handle)
+    os.replace(tmp, path / META_NAME)
 
 
 def remove_slot(path: Path, fd: int) -> None:

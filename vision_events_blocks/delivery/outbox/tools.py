@@ -21,7 +21,7 @@ def outbox_status(directory: str) -> Dict[str, Any]:
     root = Path(directory).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"no outbox at {root} (no such directory)")
-    entries = [_slot_status(path) for path in slots.list_slots(root)]
+    entries = [slot_status(path) for path in slots.list_slots(root)]
     ages = [e["oldest_age_s"] for e in entries if e.get("oldest_age_s") is not None]
     recent = sorted((r for e in entries for r in e.get("recent_dead_letters", [])),
                     key=lambda r: -r.get("deadAt", 0))[:5]
@@ -36,7 +36,8 @@ def outbox_status(directory: str) -> Dict[str, Any]:
     }
 
 
-def _slot_status(path: Path) -> Dict[str, Any]:
+def slot_status(path: Path) -> Dict[str, Any]:
+    """One slot: its destination, whether a live process holds it, what waits in it (read-only)."""
     entry: Dict[str, Any] = {"slot": str(path), "held": _held(path)}
     try:
         meta = slots.read_meta(path) or {}
@@ -95,7 +96,7 @@ def purge_outbox(directory: str) -> int:
         if fd is None:
             held += 1
             continue
-        removed += _slot_status(path).get("events", 0)
+        removed += slot_status(path).get("events", 0)
         slots.remove_slot(path, fd)
     if paths and held == len(paths):
         raise OutboxLockedError(f"the outbox {root} is in use by a running sender; stop it first")
