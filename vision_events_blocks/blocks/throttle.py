@@ -7,6 +7,8 @@ many streams or tracks never grows without limit.
 """
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from typing import Any, Dict, Hashable
 
@@ -70,19 +72,29 @@ def bounded_put(memory: Dict[Hashable, Any], key: Hashable, value: Any) -> None:
 
 
 # ------------------------------------------------------------------------ counters
-_COUNTERS = "vision_events.blocks.counters"
+# One process-wide tally behind a plain lock: ``count`` runs on every frame, so it is a lock
+# and a dict update, not a registry look-up and a re-entrant lock. A forked child gets a
+# fresh lock (a parent thread may have held this one at fork time); the counts are kept.
+_counts: Counter = Counter()
+_counts_lock = threading.Lock()
 
 
 def count(name: str, n: int = 1) -> None:
     """Count a block outcome (``submitted``, ``throttled``, ``disabled``, ``error:<reason>``...)."""
-    state = shared_state(_COUNTERS)
-    with state:
-        state.setdefault("counts", Counter())[name] += n
+    with _counts_lock:
+        _counts[name] += n
 
 
 def counters() -> Dict[str, int]:
     """A snapshot of the counts (see :func:`vision_events_blocks.block_stats`)."""
-    state = shared_state(_COUNTERS)
-    with state:
-        return dict(state.get("counts", Counter()))
+    with _counts_lock:
+        return dict(_counts)
 
+
+def _fresh_lock_in_child() -> None:
+    global _counts_lock
+    _counts_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)

@@ -3,7 +3,7 @@ its own frame (the encoder checks the images and annotations it adds, off the ho
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, List, Mapping
+from typing import Any, List, Mapping, Tuple
 
 import numpy as np
 
@@ -28,14 +28,16 @@ def validated_event(event: Any) -> "VisionEvent | FramedEvent":
     return VisionEvent.model_validate(data)
 
 
-def attachments_of(images: Any, predictions: Any) -> List[ImageAttachment]:
-    """The images as a list, each checked (shape, type, label) so a bad one fails on its frame."""
+def attachments_of(images: Any, predictions: Any) -> Tuple[List[ImageAttachment], int]:
+    """The images as a list, each checked (shape, type, label) so a bad one fails on its frame,
+    and their size in bytes (arrays or encoded)."""
     if images is None:
         attachments: List[ImageAttachment] = []
     elif isinstance(images, ImageAttachment):
         attachments = [images]
     else:
         attachments = list(images)
+    nbytes = 0
     for index, attachment in enumerate(attachments):
         if not isinstance(attachment, ImageAttachment):
             raise TypeError(f"images[{index}] must be an ImageAttachment, not {type(attachment).__name__}")
@@ -45,19 +47,15 @@ def attachments_of(images: Any, predictions: Any) -> List[ImageAttachment]:
             raise ValueError(f"images[{index}].label must be a string of at most {MAX_TEXT_LENGTH} characters")
         for role in ("input", "output"):
             data = getattr(attachment, role)
-            if data is None or isinstance(data, (bytes, bytearray, memoryview)):
+            if data is None:
+                continue
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                nbytes += len(data)
                 continue
             if (not isinstance(data, np.ndarray) or data.ndim not in (2, 3) or data.size == 0
                     or (data.ndim == 3 and data.shape[2] not in (1, 3, 4)) or data.dtype.kind not in "uifb"):
                 raise ValueError(f"images[{index}].{role} must be a non-empty image array (HxW, HxWx1/3/4) or encoded bytes")
+            nbytes += data.nbytes
     if predictions is not None and (not attachments or attachments[0].input is None):
         raise ValueError("predictions need images[0].input: annotations are drawn on the input frame")
-    return attachments
-
-
-def image_nbytes(attachment: ImageAttachment) -> int:
-    total = 0
-    for data in (attachment.input, attachment.output):
-        if data is not None:
-            total += data.nbytes if isinstance(data, np.ndarray) else len(data)
-    return total
+    return attachments, nbytes

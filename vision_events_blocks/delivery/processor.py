@@ -36,7 +36,7 @@ from .encoder import BODY_OVERHEAD, Encoding
 from .destinations import Destination, cloud
 from .envelope import Envelope, ImageSlot, Phase
 from .exporter import EXPORTER_THREADS
-from .intake import attachments_of, image_nbytes, validated_event
+from .intake import attachments_of, validated_event
 from .ledger import Ledger
 from .limits import AimdLimit, ConcurrencyGate
 from .outcomes import OutcomeHandling
@@ -47,6 +47,7 @@ from .stats import log_summary, sender_stats
 from .workers import QueueWorkers
 
 logger = logging.getLogger("vision_events_blocks.delivery")
+_VALIDATED = (VisionEvent, FramedEvent)  # taken as they are: validated when they were built
 
 EventInput = Union[VisionEvent, FramedEvent, Mapping[str, Any]]
 
@@ -141,11 +142,11 @@ class Sender(OutcomeHandling):
         self.reinit_if_forked()
         if self._closed:
             raise RuntimeError(f"the sender for {self.label} is closed")
-        model = validated_event(event)
-        attachments = attachments_of(images, predictions)
+        model = event if type(event) in _VALIDATED else validated_event(event)
+        attachments, image_bytes = attachments_of(images, predictions)
         env = Envelope(event_id=model.event_id, seq=next(self._seq), event=model, attachments=attachments,
                        predictions=predictions, can_wait=can_wait)
-        nbytes = BODY_OVERHEAD + sum(image_nbytes(a) for a in attachments)
+        nbytes = BODY_OVERHEAD + image_bytes
         previous = self._ledger.live.get(env.event_id)
         if previous is not None:  # the same id again: the newer event replaces the older (server upserts)
             self._finish(previous, "dropped", api.DROP_SUPERSEDED, reason=api.DROP_SUPERSEDED)

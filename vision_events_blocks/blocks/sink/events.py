@@ -60,16 +60,33 @@ class EventPreparer:
         return Prepared(built, wire, problem)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal, and of the same types all the way down: ``1``, ``1.0`` and ``True`` are ``==``
-    but not the same JSON."""
-    if type(a) is not type(b):
+    but not the same JSON. (Runs on every frame: scalars are compared in the loop, not by a
+    call each.)"""
+    kind = type(a)
+    if kind is not type(b):
         return False
+    if kind in _SCALARS:
+        return a == b
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
+        if a.keys() != b.keys():
+            return False
+        pairs = ((value, b[key]) for key, value in a.items())
+    elif isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            return False
+        pairs = zip(a, b)
+    else:
+        return a == b
+    for x, y in pairs:
+        kind = type(x)
+        if kind is not type(y) or not (x == y if kind in _SCALARS else _same(x, y)):
+            return False
+    return True
 
 
 def _private_copy(inputs: Tuple[Any, ...]) -> Tuple[Any, ...]:

@@ -225,6 +225,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         self._key_id = hashlib.sha256(api_key.encode()).hexdigest()[:10] if isinstance(api_key, str) else ""
         self._disable_sinks = bool(disable_sinks)
         self._senders: Dict[_Where, Any] = {}
+        self._wheres: Dict[tuple, _Where] = {}  # the destination fields as given -> as read
         self._events = EventPreparer()  # the last event validated in full, stamped anew per frame
 
     @classmethod
@@ -270,8 +271,7 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
                                                           device_id, workflow_id, custom_metadata)
         if problem:
             return _error("invalid_event", problem)
-        where = _Where(common.text(destination) or "cloud", common.text(api_url), common.text(event_store_url),
-                       common.text(bundle_dir), common.text(outbox_dir))
+        where = self._where(destination, api_url, event_store_url, bundle_dir, outbox_dir)
         seconds = max(float(cooldown_seconds or 0.0), 0.0)
         cooldown = key = None
         if seconds > 0:  # no cooldown: no key to build, no shared state to touch
@@ -347,6 +347,22 @@ class VisionEventsSinkBlockV1(WorkflowBlock):
         if outcome.status == "pending":
             detail = f"no answer within {wait_timeout_seconds}s; delivery continues in the background"
         return _result(event_id=event_id, error=True, message="; ".join([f"{outcome.status}: {detail}"] + notes))
+
+    def _where(self, *fields: Any) -> "_Where":
+        """The destination fields as read; they are the same every frame, so read once (a few
+        distinct values kept; an unhashable one is simply read again)."""
+        try:
+            where = self._wheres.get(fields)
+            hashable = True
+        except TypeError:
+            where, hashable = None, False
+        if where is None:
+            where = _Where(common.text(fields[0]) or "cloud", *map(common.text, fields[1:]))
+            if hashable:
+                if len(self._wheres) >= 16:
+                    self._wheres.clear()
+                self._wheres[fields] = where
+        return where
 
     def _sender(self, where: "_Where") -> Any:
         """The process-wide sender for this destination, remembered by this instance (a
