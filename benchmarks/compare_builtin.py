@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _compare import report, scaling  # noqa: E402
 from _compare.runner import FULL, QUICK, Scenarios, Worker, WorkerError, make_video  # noqa: E402
-from _compare.workloads import BUILTIN, OURS, SIDES  # noqa: E402
+from _compare.workloads import OURS, SIDES  # noqa: E402
 
 SCENARIOS = ("hot_path", "throughput", "throughput_wan", "streams", "live_stream", "faults_5xx", "outage", "memory",
              "pipeline_end")

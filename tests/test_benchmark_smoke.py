@@ -89,3 +89,15 @@ def test_our_memory_stays_under_the_configured_cap_while_the_server_is_down(quic
     assert "encode_failed" not in sender_stats["dropped"]
     assert ours["growth_mb"] <= cap_mb * 1.5, ours  # cap plus encoder/allocator slack
     assert not math.isnan(payload["results"]["hot_path"]["ours"]["p99_us"])
+
+
+def test_rounds_alternate_the_side_order_and_a_burst_reports_its_median_run():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _compare import runner
+
+    scenarios = runner.Scenarios(server=None, workers={"builtin": "B", "ours": "O"},
+                                 profile=runner.dataclasses.replace(runner.QUICK, rounds=3), log=print)
+    assert [(n, side) for n, side, _ in scenarios._rounds()] == [
+        (0, "builtin"), (0, "ours"), (1, "ours"), (1, "builtin"), (2, "builtin"), (2, "ours")]
+    median = runner._median_run([{"events_per_s": 30.0}, {"events_per_s": 10.0}, {"events_per_s": 20.0}])
+    assert median["events_per_s"] == 20.0 and median["events_per_s_by_round"] == [30.0, 10.0, 20.0]

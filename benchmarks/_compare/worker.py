@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _compare import workloads  # noqa: E402
-from _compare.workloads import BUILTIN, OURS  # noqa: E402
+from _compare.workloads import BUILTIN  # noqa: E402
 
 
 class CountingExecutor(ThreadPoolExecutor):
