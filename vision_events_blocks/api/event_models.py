@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -321,8 +322,31 @@ class FramedEvent:
         return self.template.use_case_id
 
     def to_wire(self) -> Dict[str, Any]:
-        return self.template.model_copy(update={
-            "event_id": self.event_id, "timestamp": self.timestamp, "stream_id": self.stream_id}).to_wire()
+        """The template's wire form (dumped once per template, not once per frame) with this
+        frame's three fields, serialised as the model serialises them. A new top-level dict:
+        callers copy what they change below it."""
+        body = dict(_template_wire(self.template))
+        body["eventId"] = self.event_id
+        body["timestamp"] = _DATETIME.dump_python(self.timestamp, mode="json")
+        if self.stream_id is None:
+            body.pop("streamId", None)
+        else:
+            body["streamId"] = self.stream_id
+        return body
+
+
+_DATETIME = TypeAdapter(datetime)
+_TEMPLATE_WIRE: Dict[int, Tuple[VisionEvent, Dict[str, Any]]] = {}  # id -> (template, its wire form)
+
+
+def _template_wire(template: VisionEvent) -> Dict[str, Any]:
+    """``template.to_wire()``, remembered for the few templates in use (a sink has one)."""
+    cached = _TEMPLATE_WIRE.get(id(template))
+    if cached is None or cached[0] is not template:
+        if len(_TEMPLATE_WIRE) >= 64:
+            _TEMPLATE_WIRE.clear()
+        cached = _TEMPLATE_WIRE[id(template)] = (template, template.to_wire())
+    return cached[1]
 
 
 class BatchCreateRequest(WireModel):
