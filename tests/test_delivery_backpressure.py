@@ -199,3 +199,44 @@ def test_a_script_that_ends_delivers_everything_while_delivery_advances(faults, 
     stored = {e["eventId"]: e for e in faults.events(use_case_id)}
     assert set(stored) == set(ids)  # far more than 0.5 s of work, all delivered at exit
     assert all(len(e["images"]) == 1 for e in stored.values())
+
+
+def test_encoding_uses_one_thread_until_events_queue_up_then_all_of_them():
+    """The encoder pool is elastic: one thread while it keeps up (a core left to the
+    pipeline), the others only for the overflow once ``spill_after`` events wait."""
+    import threading
+
+    from vision_events_blocks.delivery.workers import QueueWorkers
+
+    release = threading.Event()
+    handled: "list[tuple]" = []
+    done = threading.Condition()
+
+    def handle(item):
+        if item == "slow":
+            release.wait(30)
+        with done:
+            handled.append((item, threading.current_thread().name))
+            done.notify_all()
+
+    pool = QueueWorkers("test-encoder", 2, handle, spill_after=2)
+    try:
+        for item in ("a", "b", "c"):  # one at a time: the first thread keeps up alone
+            pool.put(item)
+            with done:
+                assert done.wait_for(lambda: len(handled) == ["a", "b", "c"].index(item) + 1, 10)
+        assert {name for _, name in handled} == {"test-encoder-0"}
+        pool.put("slow")  # the first thread is now busy ...
+        pool.put("q1")
+        pool.put("q2")    # ... two wait for it ...
+        pool.put("overflow")  # ... so this one goes to another thread, at once
+        with done:
+            assert done.wait_for(lambda: any(item == "overflow" for item, _ in handled), 10)
+        assert dict(handled)["overflow"] == "test-encoder-1" and "slow" not in dict(handled)
+        release.set()
+        with done:
+            assert done.wait_for(lambda: len(handled) == 7, 10)
+    finally:
+        release.set()
+        pool.stop(join_timeout=5)
+    assert not any(thread.is_alive() for thread in pool.threads)

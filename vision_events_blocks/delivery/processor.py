@@ -47,6 +47,10 @@ from .stats import log_summary, sender_stats
 from .workers import QueueWorkers
 
 logger = logging.getLogger("vision_events_blocks.delivery")
+# Encoding is elastic: one encoder thread until this many events wait for it, then all of
+# them (measured on 2 cores: +12 % events/s with 720p images, the same with 2x1080p, and a
+# core left to the pipeline between bursts).
+ENCODE_SPILL_AFTER = 2
 _VALIDATED = (VisionEvent, FramedEvent)  # taken as they are: validated when they were built
 
 EventInput = Union[VisionEvent, FramedEvent, Mapping[str, Any]]
@@ -97,7 +101,8 @@ class Sender(OutcomeHandling):
         self._pool = QueueWorkers(EXPORTER_THREADS, cfg.max_concurrency, self._handle,
                                   before_each=self._scheduler.wait_out_pause)
         self._durability = Durability(self)
-        self._encoders = QueueWorkers("vision-events-encoder", cfg.encode_threads, self._encode)
+        self._encoders = QueueWorkers("vision-events-encoder", cfg.encode_threads, self._encode,
+                                      spill_after=ENCODE_SPILL_AFTER)
         self._last_logged: Optional[tuple] = None
 
     @property
