@@ -1,10 +1,12 @@
 """The encoder stage: raw frames and predictions in, JPEGs, annotations and a checked event out.
 
-It runs on as many threads as the machine has cores (``encode_threads``; OpenCV's JPEG
-encoder releases the GIL), off the pipeline's hot path. The event was validated once at
-submit; here it is dumped to its wire dict, its images are encoded (smaller when a live
-stream is behind: ``degrade``), its predictions mapped onto the input frame, and the final
-event with its images is checked against the model so a bad one fails here, not at the server.
+It runs on up to as many threads as the machine has cores (``encode_threads``; OpenCV's JPEG
+encoder releases the GIL), off the pipeline's hot path: one thread while it keeps up, every
+thread once events queue up for it (``QueueWorkers``' ``spill_after``). The event was
+validated once at submit; here it is dumped to its wire dict, its images are encoded
+(smaller when a live stream is behind: ``degrade``), its predictions mapped onto the input
+frame, and the final event with its images is checked against the model so a bad one fails
+here, not at the server.
 """
 from __future__ import annotations
 
