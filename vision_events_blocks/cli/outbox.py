@@ -66,7 +66,7 @@ def status(directory: Optional[str], output_format: str, as_json: bool) -> None:
     click.echo(f"waiting      {info['events']} event(s), {info['bytes'] / 1e6:.2f} MB, oldest {age}")
     click.echo(f"dead letters {info['dead_letters']}")
     for slot in info["slots"]:
-        owner = "in use by a running sender" if slot["held"] else "free (adopted by the next sender)"
+        owner = "in use by a running sender" if slot["held"] else "free (adopted by the next sender with its key)"
         line = f"  {os.path.basename(slot['slot'])}: {slot['events']} event(s), {owner}"
         if slot.get("apiUrl"):
             kind = slot.get("destination") or "cloud"
