@@ -1,8 +1,8 @@
 """Process-wide block state: the sink's cooldown, per-stream memories and counters.
 
 The inference HTTP server builds new block instances for every request, so everything that
-must outlive one frame lives in :func:`.state.shared_state`, never in the
-block instance. Every map is bounded: old entries are pruned so a long-running server with
+must outlive one frame lives in :func:`.state.shared_state` (the counters in this module,
+behind a plain lock), never in the block instance. Every map is bounded: old entries are pruned so a long-running server with
 many streams or tracks never grows without limit.
 """
 from __future__ import annotations

@@ -41,7 +41,7 @@ def detection_classes(event: EventRecord) -> List[str]:
     seen: Dict[str, None] = {}
     for image in event.images:
         for listed in (image.object_detections, image.classifications,
-                            image.instance_segmentations, image.keypoints):
+                       image.instance_segmentations, image.keypoints):
             for annotation in listed:
                 name = annotation.get("class")
                 if isinstance(name, str):

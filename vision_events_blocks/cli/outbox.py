@@ -92,8 +92,8 @@ def status(directory: Optional[str], output_format: str, as_json: bool) -> None:
 def flush(directory: Optional[str], api_url: str, api_key: str, timeout: float, destination: str,
           event_store_url: Optional[str], bundle_dir: Optional[str]) -> None:
     """Deliver everything waiting in the outbox (every slot of --destination's kind that no
-    running sender holds, whatever URL and key wrote it), then exit (1 if some is left). A refused key (401/403) stops at once:
-    waiting cannot heal it."""
+    running sender holds, whatever URL and key wrote it), then exit (1 if some is left). A
+    refused key (401/403) stops at once: waiting cannot heal it."""
     from ..delivery import Sender, SenderConfig, destinations
 
     path = _resolve(directory)
@@ -102,7 +102,8 @@ def flush(directory: Optional[str], api_url: str, api_key: str, timeout: float, 
     try:
         target = destinations.resolve(destination, api_url=api_url, api_key=api_key, event_store_url=event_store_url,
                                       bundle_dir=bundle_dir)
-        sender = Sender(config=SenderConfig.from_env(outbox_dir=path, shutdown_timeout_s=1.0, adopt_any_slot=True), destination=target)
+        config = SenderConfig.from_env(outbox_dir=path, shutdown_timeout_s=1.0, adopt_any_slot=True)
+        sender = Sender(config=config, destination=target)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     started = time.monotonic()

@@ -51,7 +51,6 @@ logger = logging.getLogger("vision_events_blocks.delivery")
 # them (measured on 2 cores: +12 % events/s with 720p images, the same with 2x1080p, and a
 # core left to the pipeline between bursts).
 ENCODE_SPILL_AFTER = 2
-_VALIDATED = (VisionEvent, FramedEvent)  # taken as they are: validated when they were built
 
 EventInput = Union[VisionEvent, FramedEvent, Mapping[str, Any]]
 
@@ -147,7 +146,7 @@ class Sender(OutcomeHandling):
         self.reinit_if_forked()
         if self._closed:
             raise RuntimeError(f"the sender for {self.label} is closed")
-        model = event if type(event) in _VALIDATED else validated_event(event)
+        model = validated_event(event)
         attachments, image_bytes = attachments_of(images, predictions)
         env = Envelope(event_id=model.event_id, seq=next(self._seq), event=model, attachments=attachments,
                        predictions=predictions, can_wait=can_wait)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..api import OutboxLockedError
+from .storage import write_file_atomically
 
 logger = logging.getLogger("vision_events_blocks.delivery")
 
@@ -202,11 +203,7 @@ def mark_key_refused(path: Path, refused: bool) -> None:
     """Record in the slot's meta whether the server refuses its key (written atomically)."""
     meta = read_meta(path) or {}
     meta[KEY_REFUSED] = refused
-    tmp = path / (META_NAME + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(meta, handle)
-    os.replace(tmp, path / META_NAME)
+    write_file_atomically(path / META_NAME, json.dumps(meta).encode())
 
 
 def remove_slot(path: Path, fd: int) -> None:
